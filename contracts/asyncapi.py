@@ -1,0 +1,340 @@
+"""The AsyncAPI 3.0.0 document of wire contract v1: every exchange and queue of a Party's
+broker, the messages on each, and what the gateway does with them.
+
+The document describes the gateway as the application; a back-office system performs the
+mirror operations (it publishes to gw.submit and consumes from queues it binds to gw.deliver
+and gw.status). Payloads refer to the generated JSON Schemas in ``schemas/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from contracts import amqp
+from contracts.json_schemas import ENVELOPE_FILE, FRAME_FILE, STATUS_FILE, submission_file
+from contracts.registry import MessageSpec, all_specs, message_types
+from contracts.status import STATUSES
+
+ASYNCAPI_VERSION: Final = "3.0.0"
+CONTRACT_VERSION: Final = "1.0.0"
+SCHEMA_FORMAT: Final = "application/schema+json;version=draft-2020-12"
+BINDING_VERSION: Final = "0.3.0"
+
+_SUBMISSION_PROPERTIES: Final = {
+    "message_id": "Required. Unique per submission; the idempotency key: a redelivered or "
+    "re-published message with the same message_id produces one envelope only. "
+    "Status events carry it as submission_id.",
+    "content_type": f"Required: {amqp.CONTENT_TYPE}.",
+    "user_id": "Required: the broker user the system connects as (RabbitMQ checks it); "
+    "it identifies the system and becomes originator.system.",
+    "delivery_mode": "2 (persistent) recommended; publish with confirms.",
+}
+
+_REASON_HEADERS: Final = {
+    "type": "object",
+    "required": [amqp.REASON_HEADER],
+    "properties": {
+        amqp.REASON_HEADER: {
+            "type": "string",
+            "description": "Stable machine-readable reason code, family.detail (the contract "
+            "codes of contracts/README.md, or the gateway's own: signature.*, consent.*, "
+            "provenance.* ...).",
+            "examples": ["schema.missing_field", "signature.bad", "consent.missing"],
+        },
+        amqp.DETAIL_HEADER: {
+            "type": "string",
+            "description": "Human explanation naming the field, rule or provider.",
+        },
+    },
+}
+
+
+def _payload(schema_file: str) -> dict[str, Any]:
+    return {"schemaFormat": SCHEMA_FORMAT, "schema": {"$ref": f"schemas/{schema_file}"}}
+
+
+def _submission_message_id(spec: MessageSpec) -> str:
+    return f"submission.{spec.type}.v{spec.version}"
+
+
+def _exchange_binding(name: str) -> dict[str, Any]:
+    return {
+        "amqp": {
+            "is": "routingKey",
+            "exchange": {
+                "name": name,
+                "type": amqp.EXCHANGE_TYPE,
+                "durable": True,
+                "autoDelete": False,
+            },
+            "bindingVersion": BINDING_VERSION,
+        }
+    }
+
+
+def _queue_binding(name: str) -> dict[str, Any]:
+    return {
+        "amqp": {
+            "is": "queue",
+            "queue": {"name": name, "durable": True, "exclusive": False, "autoDelete": False},
+            "bindingVersion": BINDING_VERSION,
+        }
+    }
+
+
+def _refs(message_ids: list[str]) -> dict[str, Any]:
+    return {mid: {"$ref": f"#/components/messages/{mid}"} for mid in message_ids}
+
+
+def _messages() -> dict[str, Any]:
+    messages: dict[str, Any] = {}
+    for spec in all_specs():
+        messages[_submission_message_id(spec)] = {
+            "name": _submission_message_id(spec),
+            "title": f"{spec.type} v{spec.version} submission",
+            "summary": (spec.body.__doc__ or spec.type).strip(),
+            "contentType": amqp.CONTENT_TYPE,
+            "payload": _payload(submission_file(spec)),
+            "x-amqp-properties": _SUBMISSION_PROPERTIES,
+        }
+    messages["envelope.v1"] = {
+        "name": "envelope.v1",
+        "title": "Envelope",
+        "summary": "A signed message between the Parties' gateways, one message type each.",
+        "description": "Signed with Ed25519 over the RFC 8785 canonical JSON of the envelope "
+        "without its `signature` member.",
+        "contentType": amqp.CONTENT_TYPE,
+        "payload": _payload(ENVELOPE_FILE),
+    }
+    messages["frame.v1"] = {
+        "name": "frame.v1",
+        "title": "Frame",
+        "summary": "Several envelopes in one AMQP message; each is verified on its own.",
+        "description": "A body whose top-level object has a `frame` member is a frame; "
+        "otherwise it is a single envelope.",
+        "contentType": amqp.CONTENT_TYPE,
+        "payload": _payload(FRAME_FILE),
+    }
+    messages["status.v1"] = {
+        "name": "status.v1",
+        "title": "Status event",
+        "summary": "A step in a message's life: sent, delivered, rejected, blocked, ...",
+        "contentType": amqp.CONTENT_TYPE,
+        "payload": _payload(STATUS_FILE),
+    }
+    messages["rejected"] = {
+        "name": "rejected",
+        "title": "Rejected message",
+        "summary": "A message the gateway refused: invalid, unverifiable or undeliverable.",
+        "description": "The body is the message exactly as it arrived (it may be any bytes), "
+        "with its original AMQP properties; the headers say why.",
+        "headers": _REASON_HEADERS,
+        "payload": {"description": "The original message, byte for byte."},
+    }
+    messages["quarantined"] = {
+        "name": "quarantined",
+        "title": "Quarantined message",
+        "summary": "A message the third-party rule stopped: no live consent of its provider.",
+        "description": "The body is the envelope (or submission) that was stopped; the "
+        "headers name the rule and the provider whose consent is missing.",
+        "headers": _REASON_HEADERS,
+        "payload": {"description": "The stopped envelope or submission."},
+    }
+    return messages
+
+
+def _type_parameter() -> dict[str, Any]:
+    return {
+        "description": "The message type.",
+        "enum": list(message_types()),
+        "location": "$message.payload#/type",
+    }
+
+
+def _channels() -> dict[str, Any]:
+    submissions = [_submission_message_id(spec) for spec in all_specs()]
+    hop = ["envelope.v1", "frame.v1"]
+    return {
+        "submitExchange": {
+            "address": "{type}",
+            "title": f"{amqp.SUBMIT_EXCHANGE} (exchange)",
+            "description": "Back-office systems publish submissions here with routing key = "
+            "the message type.",
+            "parameters": {"type": _type_parameter()},
+            "messages": _refs(submissions),
+            "bindings": _exchange_binding(amqp.SUBMIT_EXCHANGE),
+        },
+        "submitQueue": {
+            "address": amqp.SUBMIT_QUEUE,
+            "title": f"{amqp.SUBMIT_QUEUE} (queue)",
+            "description": "Bound to the gw.submit exchange with '#'; the gateway's outbound "
+            "worker consumes it.",
+            "messages": _refs(submissions),
+            "bindings": _queue_binding(amqp.SUBMIT_QUEUE),
+        },
+        "inboundExchange": {
+            "address": None,
+            "title": f"{amqp.INBOUND_EXCHANGE} (exchange)",
+            "description": "Only the peer gateway publishes here, as a least-privilege user "
+            "with write access to this exchange only. The routing key is not significant.",
+            "messages": _refs(hop),
+            "bindings": _exchange_binding(amqp.INBOUND_EXCHANGE),
+        },
+        "inboundQueue": {
+            "address": amqp.INBOUND_QUEUE,
+            "title": f"{amqp.INBOUND_QUEUE} (queue)",
+            "description": "Bound to the gw.inbound exchange with '#'; the gateway's inbound "
+            "worker consumes it.",
+            "messages": _refs(hop),
+            "bindings": _queue_binding(amqp.INBOUND_QUEUE),
+        },
+        "deliverExchange": {
+            "address": "{provider}.{type}",
+            "title": f"{amqp.DELIVER_EXCHANGE} (exchange)",
+            "description": "Accepted envelopes from the peer, for back-office queues that bind "
+            "to it (e.g. 'SCO-RATS.information.*' or '#').",
+            "parameters": {
+                "provider": {
+                    "description": "The originating Party.",
+                    "location": "$message.payload#/originator/party",
+                },
+                "type": _type_parameter(),
+            },
+            "messages": _refs(["envelope.v1"]),
+            "bindings": _exchange_binding(amqp.DELIVER_EXCHANGE),
+        },
+        "statusExchange": {
+            "address": "{status}.{type}",
+            "title": f"{amqp.STATUS_EXCHANGE} (exchange)",
+            "description": "Status events about every message; submitting systems bind to it "
+            f"and match submission_id. The type segment is '{amqp.UNKNOWN_TYPE_KEY}' when the "
+            "message's type could not be read.",
+            "parameters": {
+                "status": {
+                    "description": "The status.",
+                    "enum": list(STATUSES),
+                    "location": "$message.payload#/status",
+                },
+                "type": {
+                    "description": "The message type, or 'unknown'.",
+                    "location": "$message.payload#/type",
+                },
+            },
+            "messages": _refs(["status.v1"]),
+            "bindings": _exchange_binding(amqp.STATUS_EXCHANGE),
+        },
+        "rejectedQueue": {
+            "address": amqp.REJECTED_QUEUE,
+            "title": f"{amqp.REJECTED_QUEUE} (queue)",
+            "description": "Invalid, unverifiable or undeliverable messages, with the reason; "
+            "read by operators and the replay tool.",
+            "messages": _refs(["rejected"]),
+            "bindings": _queue_binding(amqp.REJECTED_QUEUE),
+        },
+        "quarantineQueue": {
+            "address": amqp.QUARANTINE_QUEUE,
+            "title": f"{amqp.QUARANTINE_QUEUE} (queue)",
+            "description": "Messages the third-party rule stopped, with the rule and the "
+            "provider; read by operators and the replay tool.",
+            "messages": _refs(["quarantined"]),
+            "bindings": _queue_binding(amqp.QUARANTINE_QUEUE),
+        },
+    }
+
+
+def _operation(
+    action: str, channel: str, messages: list[str], summary: str, **amqp_binding: Any
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "action": action,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "summary": summary,
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{mid}"} for mid in messages],
+    }
+    if amqp_binding:
+        operation["bindings"] = {"amqp": {**amqp_binding, "bindingVersion": BINDING_VERSION}}
+    return operation
+
+
+def _operations() -> dict[str, Any]:
+    submissions = [_submission_message_id(spec) for spec in all_specs()]
+    hop = ["envelope.v1", "frame.v1"]
+    persistent = {"deliveryMode": 2}
+    return {
+        "receiveSubmission": _operation(
+            "receive",
+            "submitQueue",
+            submissions,
+            "Validate, stamp, sign, archive and forward a submission; acknowledged only once "
+            "its outcome is durable.",
+            ack=True,
+        ),
+        "forwardToPeer": _operation(
+            "send",
+            "inboundExchange",
+            hop,
+            "Publish envelopes (singly or in frames) to the peer's gw.inbound, with confirms.",
+            **persistent,
+        ),
+        "receiveFromPeer": _operation(
+            "receive",
+            "inboundQueue",
+            hop,
+            "Verify, de-duplicate, archive and deliver each envelope; answer with a receipt.",
+            ack=True,
+        ),
+        "deliver": _operation(
+            "send",
+            "deliverExchange",
+            ["envelope.v1"],
+            "Deliver an accepted envelope.",
+            **persistent,
+        ),
+        "publishStatus": _operation(
+            "send", "statusExchange", ["status.v1"], "Publish a status event.", deliveryMode=2
+        ),
+        "reject": _operation(
+            "send", "rejectedQueue", ["rejected"], "Set a refused message aside.", **persistent
+        ),
+        "quarantine": _operation(
+            "send",
+            "quarantineQueue",
+            ["quarantined"],
+            "Set aside a message the third-party rule stopped.",
+            **persistent,
+        ),
+    }
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """The AsyncAPI document as plain data."""
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "info": {
+            "title": "Liaison gateway wire contract",
+            "version": CONTRACT_VERSION,
+            "description": "Exchanges and queues on each Party's own broker, and the messages "
+            "on them. Every name is part of the contract and changes only with a new contract "
+            "version. This document describes the gateway; a back-office system publishes "
+            "submissions to gw.submit and consumes from its own queues bound to gw.deliver "
+            "and gw.status. See contracts/README.md.",
+        },
+        "defaultContentType": amqp.CONTENT_TYPE,
+        "servers": {
+            "party-broker": {
+                "host": "{host}",
+                "pathname": "/{vhost}",
+                "protocol": "amqp",
+                "protocolVersion": "0-9-1",
+                "description": "A Party's own RabbitMQ broker; the peer gateway reaches its "
+                "gw.inbound exchange with a write-only user.",
+                "variables": {
+                    "host": {"default": "127.0.0.1:5672"},
+                    "vhost": {"default": "party-a", "examples": ["party-a", "party-b"]},
+                },
+            }
+        },
+        "channels": _channels(),
+        "operations": _operations(),
+        "components": {"messages": _messages()},
+    }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv and install the project with its test and benchmark extras (idempotent).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+python=${PYTHON:-python3}
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "install: Python 3.11 or newer is needed (found $("$python" --version))" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test,bench]'

@@ -1,0 +1,247 @@
+"""The only place the gateway meets AMQP: robust connections, a transactional consumer and a
+confirming publisher. Everything above this module deals in plain data.
+
+Why a transaction on the consuming channel: the gateway's local effects of a batch (deliveries to
+``gw.deliver``, copies to ``gw.rejected``/``gw.quarantine``, status events) and the ack of the
+source messages are committed atomically by the broker. If the process dies before the commit,
+the broker redelivers the sources and none of the local effects happened; if it dies after, the
+sources are gone and every effect happened. Publisher confirms plus a separate ack cannot tell
+those two cases apart, which is what would otherwise produce a second delivery after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import aiormq
+import structlog
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    DeliveryMode,
+)
+
+from gateway.outgoing import Outgoing
+
+log = structlog.get_logger(__name__)
+
+
+def to_message(item: Outgoing) -> aio_pika.Message:
+    return aio_pika.Message(
+        item.body,
+        message_id=item.message_id,
+        content_type=item.content_type,
+        headers=dict(item.headers) or None,
+        correlation_id=item.correlation_id,
+        timestamp=item.timestamp or datetime.now(UTC),
+        delivery_mode=DeliveryMode.PERSISTENT,
+    )
+
+
+ConnectionListener = Callable[[bool], None]
+
+
+async def connect(
+    url: str,
+    name: str,
+    on_state: ConnectionListener | None = None,
+    heartbeat: int = 15,
+    fail_fast: bool = True,
+) -> AbstractRobustConnection:
+    """A robust connection: aio-pika reconnects and restores channels and consumers itself.
+
+    With ``fail_fast`` off the call waits until the broker first answers, which is what a
+    counterparty link wants: the gateway starts, and the link comes up when the peer does.
+    """
+    connection = await aio_pika.connect_robust(
+        url,
+        client_properties={"connection_name": name},
+        heartbeat=heartbeat,
+        reconnect_interval=1,
+        fail_fast=fail_fast,
+    )
+    if on_state is not None:
+        listener = on_state
+        on_state(True)
+
+        def closed(*_: Any) -> None:
+            listener(False)
+
+        def reconnected(*_: Any) -> None:
+            listener(True)
+
+        connection.close_callbacks.add(closed)
+        connection.reconnect_callbacks.add(reconnected)
+    return connection
+
+
+class StaleBatch(Exception):
+    """The channel the batch arrived on is gone; the broker redelivers its messages."""
+
+
+class TransactionalChannel:
+    """A consuming channel in AMQP transaction mode, restored after reconnects."""
+
+    def __init__(self, connection: AbstractRobustConnection, prefetch: int) -> None:
+        self._connection = connection
+        self._prefetch = prefetch
+        self._channel: AbstractRobustChannel | None = None
+        self._tx_underlay: aiormq.abc.AbstractChannel | None = None
+        self._ready = asyncio.Event()
+        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+
+    async def open(self) -> None:
+        channel = await self._connection.channel(publisher_confirms=False)
+        assert isinstance(channel, aio_pika.RobustChannel)
+        self._channel = channel
+        channel.reopen_callbacks.add(self._reselect)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        await self._select()
+
+    async def _reselect(self, *_: Any) -> None:
+        self._ready.clear()
+        self._exchanges.clear()
+        await self._select()
+
+    async def _select(self) -> None:
+        assert self._channel is not None
+        await self._channel.transaction().select()
+        self._tx_underlay = await self._channel.get_underlay_channel()
+        self._ready.set()
+
+    async def consume(
+        self, queue_name: str, callback: Callable[[AbstractIncomingMessage], Awaitable[None]]
+    ) -> None:
+        assert self._channel is not None
+        queue = await self._channel.declare_queue(queue_name, passive=True)
+        await queue.consume(callback, no_ack=False)
+
+    def is_current(self, message: AbstractIncomingMessage) -> bool:
+        try:
+            return message.channel is self._tx_underlay
+        except aio_pika.exceptions.ChannelInvalidStateError:
+            return False
+
+    async def commit(
+        self, outgoing: Sequence[Outgoing], ack: AbstractIncomingMessage | None
+    ) -> None:
+        """Publish ``outgoing`` and ack everything up to ``ack`` in one broker transaction."""
+        await asyncio.wait_for(self._ready.wait(), timeout=30)
+        assert self._channel is not None
+        if ack is not None and not self.is_current(ack):
+            raise StaleBatch
+        try:
+            for item in outgoing:
+                exchange = await self._exchange(item.exchange)
+                await exchange.publish(
+                    to_message(item), routing_key=item.routing_key, mandatory=False
+                )
+            if ack is not None:
+                await ack.ack(multiple=True)
+            await self._channel.transaction().commit()
+        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError) as exc:
+            raise StaleBatch from exc
+
+    async def nack(self, message: AbstractIncomingMessage) -> None:
+        """Return one message to its queue (committed at once, alone)."""
+        assert self._channel is not None
+        if self.is_current(message):
+            await message.nack(requeue=True)
+            await self._channel.transaction().commit()
+
+    async def _exchange(self, name: str) -> aio_pika.abc.AbstractExchange:
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            assert self._channel is not None
+            exchange = await self._channel.get_exchange(name, ensure=False)
+            self._exchanges[name] = exchange
+        return exchange
+
+    async def close(self) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+
+
+class PublishRefused(Exception):
+    """The broker did not confirm a publish (nack, return, or a lost channel)."""
+
+
+class ConfirmingPublisher:
+    """Publishes with publisher confirms, many in flight at once."""
+
+    def __init__(self) -> None:
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+
+    async def open(self, connection: AbstractRobustConnection) -> None:
+        channel = await connection.channel(publisher_confirms=True)
+        assert isinstance(channel, aio_pika.RobustChannel)
+        self._connection = connection
+        self._channel = channel
+
+    @property
+    def connected(self) -> bool:
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._connection.connected.is_set()
+            and self._channel is not None
+            and not self._channel.is_closed
+        )
+
+    async def publish_all(self, outgoing: Sequence[Outgoing], timeout: float = 30.0) -> None:
+        """Publish everything and wait for every confirm; raise PublishRefused otherwise."""
+        if not outgoing:
+            return
+        if not self.connected:
+            raise PublishRefused("not connected")
+        try:
+            exchanges = [await self._exchange(item.exchange) for item in outgoing]
+            confirms = [
+                exchange.publish(
+                    to_message(item),
+                    routing_key=item.routing_key,
+                    mandatory=False,
+                    timeout=timeout,
+                )
+                for exchange, item in zip(exchanges, outgoing, strict=True)
+            ]
+            results = await asyncio.gather(*confirms)
+        except (
+            TimeoutError,
+            aiormq.exceptions.AMQPError,
+            aio_pika.exceptions.ChannelInvalidStateError,
+            ConnectionError,
+            RuntimeError,
+        ) as exc:
+            self._exchanges.clear()
+            raise PublishRefused(f"{type(exc).__name__}: {exc}") from exc
+        for result in results:
+            if not isinstance(result, aiormq.spec.Basic.Ack):
+                raise PublishRefused(f"broker answered {type(result).__name__}")
+
+    async def _exchange(self, name: str) -> aio_pika.abc.AbstractExchange:
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            if self._channel is None:
+                raise PublishRefused("publisher channel is not open")
+            exchange = await self._channel.get_exchange(name, ensure=False)
+            self._exchanges[name] = exchange
+        return exchange
+
+    async def close(self) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+
+
+async def queue_depth(channel: AbstractRobustChannel, name: str) -> int:
+    """Messages ready in ``name`` (a passive declare, not restored after reconnects)."""
+    queue = await channel.declare_queue(name, passive=True, robust=False)
+    count = queue.declaration_result.message_count
+    return int(count or 0)

@@ -1,0 +1,9 @@
+"""Placeholder until the consent commands land."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    del commands

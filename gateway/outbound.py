@@ -1,0 +1,145 @@
+"""Outbound decisions: what happens to one submission, as a pure function.
+
+Order matters and is part of the contract: size, AMQP properties, schema, route, liaison officer,
+the third-party rule, and only then stamping and signing. The first failing check names the
+reason; nothing that fails a check is signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from contracts import ContractError, Submission, parse_submission
+from contracts.registry import spec_for
+from gateway.consent import RouteDecision, decide_route
+from gateway.keys import SigningKey
+from gateway.provenance import known_from_envelope
+from gateway.signing import sign_envelope
+from gateway.stamping import stamp
+from gateway.state import PartyState
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The facts of one consumed AMQP message that decisions may look at."""
+
+    body: bytes
+    message_id: str | None
+    user_id: str | None
+    content_type: str | None
+    headers: Mapping[str, Any]
+    redelivered: bool
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Blocked:
+    submission: Submission
+    route: RouteDecision
+
+
+@dataclass(frozen=True)
+class Accepted:
+    submission: Submission
+    envelope: dict[str, Any]
+
+
+OutboundDecision = Accepted | Rejected | Blocked
+
+
+@dataclass(frozen=True)
+class OutboundContext:
+    party: str
+    counterparties: frozenset[str]
+    max_message_bytes: int
+    signing_key: SigningKey
+    state: PartyState
+    now: datetime
+    new_id: Callable[[], str]
+
+
+def _check_delivery(delivery: Delivery, ctx: OutboundContext) -> Rejected | None:
+    if len(delivery.body) > ctx.max_message_bytes:
+        return Rejected(
+            "schema.too_large",
+            f"body is {len(delivery.body)} bytes; the limit is {ctx.max_message_bytes}",
+        )
+    if not delivery.message_id:
+        return Rejected("submission.missing_message_id", "AMQP property message_id is required")
+    if not delivery.user_id:
+        return Rejected(
+            "submission.missing_user_id",
+            "AMQP property user_id is required; RabbitMQ validates it against the connection",
+        )
+    content_type = (delivery.content_type or "").split(";")[0].strip().lower()
+    if content_type != JSON:
+        return Rejected(
+            "submission.wrong_content_type",
+            f"content_type must be {JSON}, got {delivery.content_type!r}",
+        )
+    return None
+
+
+def _check_officer(submission: Submission, ctx: OutboundContext) -> Rejected | None:
+    if not spec_for(submission.type, submission.version).needs_officer:
+        return None
+    if submission.officer is None:
+        return Rejected("roster.officer_required", f"type {submission.type} must name its officer")
+    if not ctx.state.roster.is_accredited(ctx.party, submission.officer, ctx.now):
+        return Rejected(
+            "roster.officer_not_accredited",
+            f"officer {submission.officer} is not on {ctx.party}'s liaison roster",
+        )
+    return None
+
+
+def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecision:
+    rejected = _check_delivery(delivery, ctx)
+    if rejected is not None:
+        return rejected
+    try:
+        submission = parse_submission(delivery.body)
+    except ContractError as exc:
+        return Rejected(exc.code, exc.message)
+    if submission.recipient not in ctx.counterparties:
+        return Rejected(
+            "route.unknown_recipient",
+            f"recipient {submission.recipient} is not a configured counterparty",
+        )
+    rejected = _check_officer(submission, ctx)
+    if rejected is not None:
+        return rejected
+    assert delivery.message_id is not None
+    assert delivery.user_id is not None
+    envelope = stamp(
+        submission,
+        party=ctx.party,
+        system=delivery.user_id,
+        submission_id=delivery.message_id,
+        envelope_id=ctx.new_id(),
+        created_at=ctx.now,
+    )
+    known = known_from_envelope(envelope, received=False)
+    route = decide_route(
+        this_party=ctx.party,
+        recipient=submission.recipient,
+        derived_from=submission.derived_from,
+        attachment_sha256=known.attachment_sha256,
+        texts=known.texts,
+        index=ctx.state.provenance,
+        registry=ctx.state.consent,
+        at=ctx.now,
+    )
+    if not route.allowed:
+        return Blocked(submission, route)
+    return Accepted(submission, sign_envelope(envelope, ctx.signing_key))

@@ -1,0 +1,102 @@
+"""Messages the gateway publishes, as plain data: status events, deliveries, frames, and the
+copies it leaves in gw.rejected and gw.quarantine. The AMQP shell turns them into frames."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from contracts import encode_frame
+from gateway import topology
+from gateway.stamping import rfc3339
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    exchange: str
+    routing_key: str
+    body: bytes
+    message_id: str | None = None
+    content_type: str = topology.JSON_CONTENT_TYPE
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+    timestamp: datetime | None = None
+
+
+def status(
+    status: str,
+    *,
+    at: datetime,
+    submission_id: str | None,
+    envelope_id: str | None,
+    type: str | None,
+    reason: str | None = None,
+    detail: str | None = None,
+) -> Outgoing:
+    """A status event on gw.status, routing key ``<status>.<type>``."""
+    event = {
+        "submission_id": submission_id,
+        "envelope_id": envelope_id,
+        "type": type,
+        "status": status,
+        "reason": reason,
+        "detail": detail,
+        "at": rfc3339(at),
+    }
+    return Outgoing(
+        exchange=topology.STATUS,
+        routing_key=f"{status}.{type or 'unknown'}",
+        body=json.dumps(event, separators=(",", ":")).encode(),
+        correlation_id=submission_id,
+    )
+
+
+def held_copy(
+    exchange: str,
+    body: bytes,
+    *,
+    reason: str,
+    detail: str,
+    message_id: str | None,
+    content_type: str | None,
+    extra: Mapping[str, str] | None = None,
+) -> Outgoing:
+    """A copy of a message for gw.rejected or gw.quarantine, with the machine-readable reason."""
+    headers: dict[str, Any] = {
+        topology.REASON_HEADER: reason,
+        topology.DETAIL_HEADER: detail[:1000],
+    }
+    headers.update(extra or {})
+    return Outgoing(
+        exchange=exchange,
+        routing_key=reason,
+        body=body,
+        message_id=message_id,
+        content_type=content_type or "application/octet-stream",
+        headers=headers,
+    )
+
+
+def delivery(envelope_bytes: bytes, *, envelope_id: str, provider: str, type: str) -> Outgoing:
+    """An accepted envelope for the local back-office, routing key ``<provider>.<type>``."""
+    return Outgoing(
+        exchange=topology.DELIVER,
+        routing_key=f"{provider}.{type}",
+        body=envelope_bytes,
+        message_id=envelope_id,
+        headers={"x-gw-provider": provider, "x-gw-type": type},
+    )
+
+
+def frame(envelopes: Sequence[Mapping[str, Any]], *, frame_id: str, exchange: str) -> Outgoing:
+    """Many signed envelopes in one AMQP message to a counterparty: one publish, one confirm."""
+    return Outgoing(
+        exchange=exchange,
+        routing_key="",
+        body=encode_frame(envelopes),
+        message_id=frame_id,
+        content_type=topology.FRAME_CONTENT_TYPE,
+    )

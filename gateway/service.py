@@ -1,0 +1,296 @@
+"""The Gateway: one Party's running service, assembled from its parts.
+
+Lifecycle: ``start()`` opens the archive and rebuilds what the gateway knows from it, connects
+to the local broker (failing fast: without it there is nothing to do) and to every counterparty
+(in the background: a peer that is down holds the backlog, it does not stop the gateway), then
+runs the outbound and inbound workers and the HTTP side. ``stop()`` drains: the workers finish
+the batch in hand, prefetched messages go back to their queues, and connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+
+from contracts.registry import all_specs
+from gateway import amqp, outgoing, topology
+from gateway.amqp import ConfirmingPublisher, PublishRefused, TransactionalChannel
+from gateway.archive import ArchiveStore, open_archive
+from gateway.config import GatewayConfig
+from gateway.http import HttpServer
+from gateway.inbound import InboundContext
+from gateway.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
+from gateway.metrics import GatewayMetrics
+from gateway.outbound import OutboundContext
+from gateway.stamping import new_envelope_id
+from gateway.state import PartyState
+from gateway.workers.batches import Batcher
+from gateway.workers.inbound import InboundWorker
+from gateway.workers.outbound import OutboundWorker
+
+log = structlog.get_logger(__name__)
+
+HOUSEKEEPING_INTERVAL_S = 1.0
+BACKLOG_INTERVAL_S = 5.0
+
+
+def own_public_key_path(config: GatewayConfig) -> str:
+    return str(config.keys.signing_key.with_suffix(".pub.json"))
+
+
+def load_keyring(config: GatewayConfig) -> Keyring:
+    """The pinned public keys of every counterparty (each with its validity window)."""
+    return Keyring(
+        load_public_key(path) for party in config.counterparties for path in party.public_keys
+    )
+
+
+async def until_signalled(event: asyncio.Event | None = None) -> None:
+    """Wait for SIGTERM or SIGINT (or ``event``)."""
+    stop = event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.signing_key: SigningKey = load_signing_key(config.keys.signing_key)
+        self.keyring = load_keyring(config)
+        self.metrics = GatewayMetrics(
+            config.party,
+            counterparties=[c.id for c in config.counterparties],
+            message_types=[spec.type for spec in all_specs()],
+        )
+        self.archive: ArchiveStore = open_archive(config.archive.url)
+        self.state = PartyState(config.party)
+        self._state_lost = False
+        self._local: AbstractRobustConnection | None = None
+        self._links: dict[str, AbstractRobustConnection] = {}
+        self.publishers = {c.id: ConfirmingPublisher() for c in config.counterparties}
+        self._status_publisher = ConfirmingPublisher()
+        self._channels: list[TransactionalChannel] = []
+        self._workers: list[OutboundWorker | InboundWorker] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._worker_tasks: list[asyncio.Task[None]] = []
+        self._archive_ok = False
+        self.http = HttpServer(config.http.host, config.http.port, self.metrics, self.readiness)
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.archive.open()
+        self._archive_ok = True
+        await self._rebuild_state()
+        self._local = await amqp.connect(
+            self.config.broker.url,
+            f"gateway {self.config.party} local",
+            self._on_broker_state("local"),
+            heartbeat=self.config.broker.heartbeat_s,
+        )
+        await self._status_publisher.open(self._local)
+        for counterparty in self.config.counterparties:
+            self._spawn(self._link(counterparty.id, counterparty.url))
+        outbound_channel = await self._transactional_channel()
+        inbound_channel = await self._transactional_channel()
+        broker = self.config.broker
+        outbound = OutboundWorker(
+            channel=outbound_channel,
+            publishers=self.publishers,
+            archive=self.archive,
+            metrics=self.metrics,
+            batcher=Batcher(broker.batch_size, broker.batch_linger_ms / 1000),
+            context=self._outbound_context,
+            on_state_lost=self._lose_state,
+            prepare=self._prepare,
+        )
+        inbound = InboundWorker(
+            party=self.config.party,
+            channel=inbound_channel,
+            publishers=self.publishers,
+            archive=self.archive,
+            metrics=self.metrics,
+            batcher=Batcher(broker.batch_size, broker.batch_linger_ms / 1000),
+            signing_key=self.signing_key,
+            context=self._inbound_context,
+            on_state_lost=self._lose_state,
+            prepare=self._prepare,
+            max_message_bytes=self.config.limits.max_message_bytes,
+        )
+        self._workers = [outbound, inbound]
+        self._worker_tasks = [asyncio.ensure_future(worker.run()) for worker in self._workers]
+        for task in self._worker_tasks:
+            task.add_done_callback(self._task_done)
+        self._spawn(self._housekeeping())
+        self._spawn(self._watch_backlog())
+        await self.http.start()
+        log.info("gateway.started", party=self.config.party, http_port=self.http.port)
+
+    async def _transactional_channel(self) -> TransactionalChannel:
+        assert self._local is not None
+        channel = TransactionalChannel(self._local, self.config.broker.prefetch)
+        await channel.open()
+        self._channels.append(channel)
+        return channel
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gateway.task_failed", error=repr(task.exception()))
+            self._stopped.set()
+
+    def _on_broker_state(self, broker: str) -> Callable[[bool], None]:
+        seen_up = False
+
+        def changed(connected: bool) -> None:
+            nonlocal seen_up
+            self.metrics.set_broker_connected(broker, connected)
+            if connected and seen_up:
+                self.metrics.record_reconnect(broker)
+            seen_up = seen_up or connected
+            log.info("broker.connection", broker=broker, connected=connected)
+
+        return changed
+
+    async def _link(self, party: str, url: str) -> None:
+        self.metrics.set_broker_connected(party, False)
+        connection = await amqp.connect(
+            url,
+            f"gateway {self.config.party} to {party}",
+            self._on_broker_state(party),
+            heartbeat=self.config.broker.heartbeat_s,
+            fail_fast=False,
+        )
+        self._links[party] = connection
+        await self.publishers[party].open(connection)
+
+    def _lose_state(self) -> None:
+        self._state_lost = True
+
+    async def _prepare(self) -> None:
+        if self._state_lost:
+            await self._rebuild_state()
+
+    async def _rebuild_state(self) -> None:
+        state = PartyState(self.config.party)
+        count = 0
+        async for record in self.archive.iter_records():
+            state.replay_record(record.kind, record.outcome, record.payload, record.occurred_at)
+            count += 1
+        self.state = state
+        self._state_lost = False
+        log.info("gateway.state_rebuilt", records=count, party=self.config.party)
+
+    def _outbound_context(self, now: datetime) -> OutboundContext:
+        return OutboundContext(
+            party=self.config.party,
+            counterparties=frozenset(c.id for c in self.config.counterparties),
+            max_message_bytes=self.config.limits.max_message_bytes,
+            signing_key=self.signing_key,
+            state=self.state,
+            now=now,
+            new_id=new_envelope_id,
+        )
+
+    def _inbound_context(self, now: datetime) -> InboundContext:
+        return InboundContext(
+            party=self.config.party,
+            keyring=self.keyring,
+            state=self.state,
+            now=now,
+            max_age=self.config.limits.max_envelope_age,
+            max_skew=self.config.limits.max_clock_skew,
+        )
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {
+            "broker.local": self._status_publisher.connected,
+            "signing_key": days_to_expiry(self.signing_key, datetime.now(UTC)) > 0,
+        }
+        for party, publisher in self.publishers.items():
+            checks[f"broker.{party}"] = publisher.connected
+        try:
+            await self.archive.ping()
+            checks["archive"] = True
+        except Exception:
+            checks["archive"] = False
+        self.metrics.archive_up.set(1 if checks["archive"] else 0)
+        return checks
+
+    async def _housekeeping(self) -> None:
+        overdue_after = timedelta(seconds=self.config.limits.receipt_overdue_s)
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+            now = datetime.now(UTC)
+            self.metrics.signing_key_expiry_days.labels(self.signing_key.key_id).set(
+                days_to_expiry(self.signing_key, now)
+            )
+            overdue = self.state.receipts.overdue(now, overdue_after)
+            for party in self.publishers:
+                self.metrics.receipts_pending.labels(party).set(
+                    self.state.receipts.pending_count(party)
+                )
+            for pending in overdue:
+                self.metrics.record_receipt_overdue(pending.counterparty)
+            events = [
+                outgoing.status(
+                    "overdue",
+                    at=now,
+                    submission_id=p.submission_id,
+                    envelope_id=p.envelope_id,
+                    type=p.type,
+                    reason="receipt.overdue",
+                    detail=f"no receipt from {p.counterparty} after {overdue_after}",
+                )
+                for p in overdue
+            ]
+            with contextlib.suppress(PublishRefused):
+                await self._status_publisher.publish_all(events)
+
+    async def _watch_backlog(self) -> None:
+        assert self._local is not None
+        channel = await self._local.channel()
+        assert isinstance(channel, aio_pika.RobustChannel)
+        queues = (topology.SUBMIT, topology.INBOUND, topology.REJECTED, topology.QUARANTINE)
+        while True:
+            for name in queues:
+                with contextlib.suppress(Exception):
+                    self.metrics.backlog.labels(name).set(await amqp.queue_depth(channel, name))
+            await asyncio.sleep(BACKLOG_INTERVAL_S)
+
+    async def run_until_signalled(self) -> None:
+        """Run until SIGTERM/SIGINT (or a failed task), then drain and stop."""
+        await until_signalled(self._stopped)
+        log.info("gateway.stopping", party=self.config.party)
+        await self.stop()
+
+    async def stop(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._worker_tasks, return_exceptions=True), 30)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.http.stop()
+        for channel in self._channels:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        for connection in [*self._links.values(), self._local]:
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+        await self.archive.close()
+        log.info("gateway.stopped", party=self.config.party)

@@ -1,0 +1,80 @@
+"""What a gateway knows between messages: the liaison roster, consent grants, provenance of every
+envelope it has seen, and the receipts it still waits for.
+
+All of it is derived from the archive: at start the gateway replays its archived envelopes in
+order, and afterwards it applies each envelope as it is archived. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from gateway.consent import ConsentRegistry
+from gateway.provenance import ProvenanceIndex, known_from_envelope
+from gateway.receipts import ReceiptTracker
+from gateway.roster import Roster
+from gateway.signing import envelope_digest
+
+log = structlog.get_logger(__name__)
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass
+class PartyState:
+    party: str
+    roster: Roster = field(default_factory=Roster)
+    consent: ConsentRegistry = field(default_factory=ConsentRegistry)
+    provenance: ProvenanceIndex = field(default_factory=ProvenanceIndex)
+    receipts: ReceiptTracker = field(default_factory=ReceiptTracker)
+
+    def sent(self, envelope: Mapping[str, Any], submission_id: str, at: datetime) -> None:
+        """Apply an envelope this gateway signed and is sending."""
+        self.provenance.add(known_from_envelope(envelope, received=False))
+        if envelope["type"] == "liaison.assignment":
+            self.roster.apply(self.party, envelope["body"], at)
+        if envelope["type"] != "receipt":
+            self.receipts.expect(
+                envelope["id"],
+                envelope_digest(envelope),
+                envelope["recipient"],
+                submission_id,
+                envelope["type"],
+                at,
+            )
+
+    def received(self, envelope: Mapping[str, Any], at: datetime) -> None:
+        """Apply a verified, accepted envelope from a counterparty."""
+        provider = envelope["originator"]["party"]
+        kind = envelope["type"]
+        if kind == "receipt":
+            return
+        self.provenance.add(known_from_envelope(envelope, received=True))
+        if kind == "liaison.assignment":
+            self.roster.apply(provider, envelope["body"], at)
+        elif kind == "consent.decision":
+            self.consent.apply_decision(envelope["id"], provider, envelope["body"], at)
+        elif kind == "consent.revocation":
+            self.consent.apply_revocation(provider, envelope["body"], at)
+
+    def replay_record(self, kind: str, outcome: str, payload: bytes, occurred_at: datetime) -> None:
+        """Rebuild from one archived record (kinds and outcomes of the workers' entries)."""
+        if kind == "envelope.out" and outcome == "sent":
+            envelope = json.loads(payload)
+            self.sent(envelope, envelope["originator"]["submission_id"], occurred_at)
+        elif kind == "envelope.in" and outcome == "delivered":
+            self.received(json.loads(payload), occurred_at)
+        elif kind == "receipt.in" and outcome == "delivered":
+            receipt = json.loads(payload)
+            body = receipt["body"]
+            self.receipts.settle(
+                body["envelope_id"], body["envelope_sha256"], receipt["originator"]["party"]
+            )

@@ -1,0 +1,99 @@
+"""The wire contract's exchanges and queues (design section 3), declared idempotently.
+
+Names here are part of contract v1: changing one needs a new contract version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, ExchangeType
+
+SUBMIT = "gw.submit"
+INBOUND = "gw.inbound"
+DELIVER = "gw.deliver"
+STATUS = "gw.status"
+REJECTED = "gw.rejected"
+QUARANTINE = "gw.quarantine"
+
+REASON_HEADER = "x-gw-reason"
+DETAIL_HEADER = "x-gw-detail"
+REPLAY_OF_HEADER = "x-gw-replay-of"
+
+FRAME_CONTENT_TYPE = "application/vnd.liaison.frame+json"
+JSON_CONTENT_TYPE = "application/json"
+
+# The broker's own poison-message backstop: a message redelivered this many times (for example
+# because it crashes the process every time) is dead-lettered to gw.rejected. The gateway's own
+# attempt limit (config limits.max_attempts) is lower and rejects with a reason first.
+BROKER_DELIVERY_LIMIT = 20
+HOLDING_QUEUE_MAX_LENGTH = 1_000_000
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    arguments: dict[str, Any]
+
+
+def work_queue_arguments(max_length: int) -> dict[str, Any]:
+    """Arguments of gw.submit and gw.inbound: quorum, bounded, poison messages dead-lettered.
+
+    ``reject-publish`` pushes back on publishers (a nack) instead of dropping when full, so a
+    full queue never loses a message silently.
+    """
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": BROKER_DELIVERY_LIMIT,
+        "x-dead-letter-exchange": REJECTED,
+        "x-max-length": max_length,
+        "x-overflow": "reject-publish",
+    }
+
+
+def holding_queue_arguments() -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-max-length": HOLDING_QUEUE_MAX_LENGTH,
+        "x-overflow": "reject-publish",
+    }
+
+
+async def declare(channel: AbstractChannel, submit_max_length: int) -> None:
+    """Declare every exchange and queue of the wire contract on this Party's vhost."""
+    work_args = work_queue_arguments(submit_max_length)
+    exchanges = {
+        SUBMIT: ExchangeType.TOPIC,
+        INBOUND: ExchangeType.FANOUT,
+        DELIVER: ExchangeType.TOPIC,
+        STATUS: ExchangeType.TOPIC,
+        REJECTED: ExchangeType.FANOUT,
+        QUARANTINE: ExchangeType.FANOUT,
+    }
+    # Deliveries nobody is bound for are unroutable; the alternate exchange turns them into
+    # copies in gw.rejected instead of letting the broker drop them.
+    exchange_arguments: dict[str, dict[str, Any]] = {DELIVER: {"alternate-exchange": REJECTED}}
+    declared = {
+        name: await channel.declare_exchange(
+            name, kind, durable=True, arguments=exchange_arguments.get(name)
+        )
+        for name, kind in exchanges.items()
+    }
+    queues = {
+        SUBMIT: work_args,
+        INBOUND: work_args,
+        REJECTED: holding_queue_arguments(),
+        QUARANTINE: holding_queue_arguments(),
+    }
+    for name, arguments in queues.items():
+        queue = await channel.declare_queue(name, durable=True, arguments=arguments)
+        await queue.bind(declared[name], routing_key="#")
+
+
+async def provision(url: str, submit_max_length: int) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        await declare(channel, submit_max_length)

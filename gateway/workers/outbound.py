@@ -1,0 +1,406 @@
+"""The outbound worker: gw.submit -> decisions -> archive -> counterparty -> ack.
+
+A batch goes through four steps, and a source message is acked only after all of them:
+1. decide every submission (pure), claiming its idempotency key;
+2. archive every outcome in one transaction;
+3. publish one frame per counterparty and wait for the confirms (held and retried while the
+   counterparty is unreachable, so the backlog stays in gw.submit);
+4. in one broker transaction: status events, copies to gw.rejected/gw.quarantine, the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from gateway import outgoing, topology
+from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
+from gateway.archive import Appended, ArchiveStore, Entry
+from gateway.metrics import GatewayMetrics
+from gateway.outbound import (
+    Accepted,
+    Blocked,
+    Delivery,
+    OutboundContext,
+    OutboundDecision,
+    Rejected,
+    decide_submission,
+)
+from gateway.outgoing import Outgoing
+from gateway.stamping import new_envelope_id
+from gateway.workers.batches import Batcher
+
+log = structlog.get_logger(__name__)
+
+RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def delivery_of(message: AbstractIncomingMessage) -> Delivery:
+    return Delivery(
+        body=message.body,
+        message_id=message.message_id,
+        user_id=message.user_id,
+        content_type=message.content_type,
+        headers=message.headers or {},
+        redelivered=bool(message.redelivered),
+    )
+
+
+def submission_key(system: str | None, message_id: str | None) -> str | None:
+    if not system or not message_id:
+        return None
+    return f"submission:{system}:{message_id}"
+
+
+@dataclass
+class Item:
+    """One source message on its way through a batch."""
+
+    message: AbstractIncomingMessage
+    delivery: Delivery
+    key: str | None
+    decision: OutboundDecision | None = None
+    appended: Appended | None = None
+
+
+def entry_for(item: Item, party: str, now: datetime) -> Entry:
+    d, decision = item.delivery, item.decision
+    common: dict[str, Any] = {
+        "occurred_at": now,
+        "message_id": d.message_id,
+        "system": d.user_id,
+        "dedup_key": item.key,
+    }
+    if isinstance(decision, Accepted):
+        env = decision.envelope
+        return Entry(
+            kind="envelope.out",
+            outcome="sent",
+            payload=json.dumps(env, separators=(",", ":")).encode(),
+            envelope_id=env["id"],
+            type=env["type"],
+            provider=party,
+            recipient=env["recipient"],
+            correlation_id=env["correlation_id"],
+            signature=env["signature"]["value"],
+            derived_from=tuple(env["derived_from"]),
+            **common,
+        )
+    if isinstance(decision, Blocked):
+        route = decision.route
+        return Entry(
+            kind="submission",
+            outcome="quarantined",
+            payload=d.body,
+            type=decision.submission.type,
+            provider=party,
+            recipient=decision.submission.recipient,
+            correlation_id=decision.submission.correlation_id,
+            reason=route.reason,
+            detail=route.detail,
+            derived_from=decision.submission.derived_from,
+            **common,
+        )
+    assert isinstance(decision, Rejected)
+    return Entry(
+        kind="submission",
+        outcome="rejected",
+        payload=d.body,
+        reason=decision.reason,
+        detail=decision.detail,
+        **common,
+    )
+
+
+class OutboundWorker:
+    def __init__(
+        self,
+        *,
+        channel: TransactionalChannel,
+        publishers: Mapping[str, ConfirmingPublisher],
+        archive: ArchiveStore,
+        metrics: GatewayMetrics,
+        batcher: Batcher,
+        context: Callable[[datetime], OutboundContext],
+        on_state_lost: Callable[[], Any],
+        prepare: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._channel = channel
+        self._publishers = publishers
+        self._archive = archive
+        self._metrics = metrics
+        self._batcher = batcher
+        self._context = context
+        self._on_state_lost = on_state_lost
+        self._prepare = prepare
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self._channel.consume(topology.SUBMIT, self._batcher.on_message)
+        while not self._stopping.is_set():
+            batch = await self._next_or_stop()
+            if batch is None:
+                return
+            await self.process(batch)
+
+    async def _next_or_stop(self) -> list[AbstractIncomingMessage] | None:
+        getter = asyncio.ensure_future(self._batcher.next_batch())
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if getter in done:
+            stopper.cancel()
+            return getter.result()
+        getter.cancel()
+        return None
+
+    async def process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+        await self._prepare()
+        now = datetime.now(UTC)
+        self._metrics.in_flight.labels("outbound").set(len(batch))
+        items = [self._item(message) for message in batch]
+        try:
+            await self._decide(items, now)
+            await self._archive_all(items, now)
+        except Exception:
+            # The archive is unavailable: nothing is forwarded unarchived. The messages go back
+            # to the queue and the derived state is rebuilt from what the archive really holds.
+            log.exception("outbound.archive_failed", batch=len(items))
+            self._on_state_lost()
+            await self._give_back(items)
+            await asyncio.sleep(RETRY_DELAYS_S[1])
+            return
+        sent = await self._forward(items)
+        if not sent:
+            await self._give_back(items)
+            return
+        await self._commit(items, now)
+        self._metrics.in_flight.labels("outbound").set(0)
+
+    def _item(self, message: AbstractIncomingMessage) -> Item:
+        delivery = delivery_of(message)
+        return Item(message, delivery, submission_key(delivery.user_id, delivery.message_id))
+
+    async def _decide(self, items: list[Item], now: datetime) -> None:
+        keys = [item.key for item in items if item.key]
+        claimed = await self._archive.claimed_many(keys) if keys else {}
+        seen: set[str] = set()
+        ctx = self._context(now)
+        for item in items:
+            if item.key is not None and (item.key in claimed or item.key in seen):
+                continue
+            if item.key is not None:
+                seen.add(item.key)
+            with self._metrics.time_stage("validate"):
+                item.decision = decide_submission(item.delivery, ctx)
+            if isinstance(item.decision, Accepted):
+                ctx.state.sent(item.decision.envelope, item.delivery.message_id or "", now)
+
+    async def _archive_all(self, items: list[Item], now: datetime) -> None:
+        entries = []
+        for item in items:
+            if item.decision is None:
+                entries.append(
+                    Entry(
+                        kind="submission",
+                        outcome="duplicate",
+                        occurred_at=now,
+                        payload=item.delivery.body,
+                        message_id=item.delivery.message_id,
+                        system=item.delivery.user_id,
+                        dedup_key=item.key,
+                    )
+                )
+            else:
+                entries.append(entry_for(item, self._context(now).party, now))
+        started = time.perf_counter()
+        appended = await self._archive.append(entries)
+        elapsed = time.perf_counter() - started
+        self._metrics.archive_write_seconds.observe(elapsed)
+        self._metrics.archive_batch_size.observe(len(entries))
+        self._metrics.stage_seconds.labels("archive").observe(elapsed)
+        for item, result in zip(items, appended, strict=True):
+            item.appended = result
+            if result.original is not None and isinstance(item.decision, Accepted):
+                # Another replica claimed the key between our look-up and our commit.
+                item.decision = None
+                self._on_state_lost()
+
+    def _frames(self, items: list[Item]) -> dict[str, list[dict[str, Any]]]:
+        frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for item in items:
+            if isinstance(item.decision, Accepted):
+                env = item.decision.envelope
+                frames[env["recipient"]].append(env)
+            elif item.decision is None and item.appended and item.appended.original:
+                original = item.appended.original
+                if original.kind == "envelope.out" and original.recipient:
+                    # A redelivered submission already became this envelope: send the same one
+                    # again (same id), so the receiver's de-duplication makes it harmless.
+                    frames[original.recipient].append(json.loads(original.payload))
+        return frames
+
+    async def _forward(self, items: list[Item]) -> bool:
+        frames = self._frames(items)
+        for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S, *([5.0] * 10_000))):
+            if self._stopping.is_set() and attempt > 0:
+                return False
+            await asyncio.sleep(delay)
+            try:
+                started = time.perf_counter()
+                await asyncio.gather(
+                    *(
+                        self._publishers[recipient].publish_all(
+                            [
+                                outgoing.frame(
+                                    envs, frame_id=new_envelope_id(), exchange=topology.INBOUND
+                                )
+                            ]
+                        )
+                        for recipient, envs in frames.items()
+                    )
+                )
+                self._metrics.stage_seconds.labels("confirm").observe(time.perf_counter() - started)
+                return True
+            except PublishRefused as exc:
+                log.warning(
+                    "outbound.counterparty_unavailable",
+                    recipients=sorted(frames),
+                    attempt=attempt,
+                    error=str(exc),
+                )
+        return False
+
+    def _local_effects(self, items: list[Item], now: datetime) -> list[Outgoing]:
+        effects: list[Outgoing] = []
+        for item in items:
+            d, decision = item.delivery, item.decision
+            if isinstance(decision, Accepted):
+                env = decision.envelope
+                effects.append(
+                    outgoing.status(
+                        "sent",
+                        at=now,
+                        submission_id=d.message_id,
+                        envelope_id=env["id"],
+                        type=env["type"],
+                    )
+                )
+                self._metrics.record_outcome("outbound", env["type"], env["recipient"], "forwarded")
+            elif isinstance(decision, Blocked):
+                route = decision.route
+                detail = route.detail
+                effects.append(
+                    outgoing.held_copy(
+                        topology.QUARANTINE,
+                        d.body,
+                        reason=route.reason or "consent.missing",
+                        detail=detail,
+                        message_id=d.message_id,
+                        content_type=d.content_type,
+                        extra={
+                            "x-gw-system": d.user_id or "",
+                            "x-gw-providers": ",".join(sorted(route.providers)),
+                            "x-gw-missing": json.dumps([list(m) for m in route.missing]),
+                            "x-gw-matched": ",".join(route.matched),
+                        },
+                    )
+                )
+                effects.append(
+                    outgoing.status(
+                        "blocked",
+                        at=now,
+                        submission_id=d.message_id,
+                        envelope_id=None,
+                        type=decision.submission.type,
+                        reason=route.reason,
+                        detail=detail,
+                    )
+                )
+                for provider in route.providers:
+                    self._metrics.record_consent_block(provider, decision.submission.recipient)
+                self._metrics.record_outcome(
+                    "outbound",
+                    decision.submission.type,
+                    decision.submission.recipient,
+                    "quarantined",
+                    route.reason,
+                )
+            elif isinstance(decision, Rejected):
+                effects.append(
+                    outgoing.held_copy(
+                        topology.REJECTED,
+                        d.body,
+                        reason=decision.reason,
+                        detail=decision.detail,
+                        message_id=d.message_id,
+                        content_type=d.content_type,
+                        extra={"x-gw-system": d.user_id or "", "x-gw-stage": "submission"},
+                    )
+                )
+                effects.append(
+                    outgoing.status(
+                        "rejected",
+                        at=now,
+                        submission_id=d.message_id,
+                        envelope_id=None,
+                        type=None,
+                        reason=decision.reason,
+                        detail=decision.detail,
+                    )
+                )
+                self._metrics.record_outcome(
+                    "outbound", "unknown", "none", "rejected", decision.reason
+                )
+            else:
+                original = item.appended.original if item.appended else None
+                effects.append(
+                    outgoing.status(
+                        "duplicate",
+                        at=now,
+                        submission_id=d.message_id,
+                        envelope_id=original.envelope_id if original else None,
+                        type=original.type if original else None,
+                        reason="submission.duplicate",
+                        detail="this message_id was already processed; nothing new was sent",
+                    )
+                )
+                self._metrics.record_outcome(
+                    "outbound",
+                    original.type if original and original.type else "unknown",
+                    original.recipient if original and original.recipient else "none",
+                    "duplicate",
+                )
+            log.info(
+                "outbound.decided",
+                message_id=d.message_id,
+                system=d.user_id,
+                decision=type(decision).__name__.lower() if decision else "duplicate",
+                reason=getattr(decision, "reason", None),
+            )
+        return effects
+
+    async def _commit(self, items: list[Item], now: datetime) -> None:
+        effects = self._local_effects(items, now)
+        try:
+            await self._channel.commit(effects, items[-1].message)
+        except StaleBatch:
+            log.warning("outbound.channel_lost", batch=len(items))
+
+    async def _give_back(self, items: list[Item]) -> None:
+        for item in items:
+            try:
+                await self._channel.nack(item.message)
+            except Exception:  # the channel is gone; the broker requeues on its own
+                return

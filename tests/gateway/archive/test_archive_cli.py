@@ -1,0 +1,248 @@
+"""``gateway archive ...`` through ``gateway.cli.main``, on both backends.
+
+The CLI owns its event loop (asyncio.run), so it runs in a worker thread here while the test's
+own loop holds the fixture store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.archive import ArchiveStore
+from gateway.cli import main
+from gateway.keys import generate_key_pair, load_signing_key
+
+from .helpers import T0, ManualClock, Party, envelope_entry, plain_entry, sql
+
+
+async def cli(*argv: str) -> int:
+    return await asyncio.to_thread(main, list(argv))
+
+
+@pytest.fixture
+def key_files(tmp_path: Path) -> dict[str, Path]:
+    """Key files for CICA (us) and SCO-RATS (the partner), valid around T0."""
+    keys = tmp_path / "keys"
+    start = T0 - timedelta(days=30)
+    paths: dict[str, Path] = {}
+    for party in ("CICA", "SCO-RATS"):
+        private, public = generate_key_pair(
+            party, keys, key_id=f"{party}-1", valid_from=start, valid_days=365 * 50
+        )
+        paths[party] = private
+        paths[party + ".pub"] = public
+    return paths
+
+
+@pytest.fixture
+def parties(key_files: dict[str, Path]) -> dict[str, Party]:
+    return {p: Party(p, load_signing_key(key_files[p])) for p in ("CICA", "SCO-RATS")}
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, archive_url: str, key_files: dict[str, Path]) -> Path:
+    path = tmp_path / "cica.toml"
+    path.write_text(
+        "\n".join(
+            [
+                'party = "CICA"',
+                "[broker]",
+                'url = "amqp://cica:cica@127.0.0.1:5672/party-a"',
+                "[archive]",
+                f'url = "{archive_url}"',
+                "[keys]",
+                f'signing_key = "{key_files["CICA"]}"',
+                "[[counterparties]]",
+                'id = "SCO-RATS"',
+                'role = "partner"',
+                'url = "amqp://x:x@127.0.0.1:5672/party-b"',
+                f'public_keys = ["{key_files["SCO-RATS.pub"]}"]',
+            ]
+        )
+        + "\n"
+    )
+    return path
+
+
+@pytest.fixture
+async def filled(
+    store: ArchiveStore, clock: ManualClock, parties: dict[str, Party]
+) -> ArchiveStore:
+    cica, sco = parties["CICA"], parties["SCO-RATS"]
+    await store.append(
+        [
+            envelope_entry(cica, 1, correlation_id="thread-1"),
+            envelope_entry(sco, 2, kind="envelope.in", outcome="delivered"),
+        ]
+    )
+    clock.advance(3600)
+    await store.append(
+        [
+            envelope_entry(
+                cica, 3, outcome="quarantined", reason="consent.missing", recipient="UNOCT"
+            ),
+            plain_entry(4, kind="replay", outcome="replayed", refers_to=1),
+            envelope_entry(cica, 1, message_id="msg-00001"),  # a redelivery: duplicate of 1
+        ]
+    )
+    return store
+
+
+async def test_verify_ok(
+    filled: ArchiveStore, archive_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await cli("archive", "verify", "--archive", archive_url) == 0
+    _, head_hash = await filled.head()
+    out = capsys.readouterr().out
+    assert out.startswith(f"ok: 5 records, head {head_hash}")
+    assert "signatures not checked" in out
+
+
+async def test_verify_with_config_checks_signatures(
+    filled: ArchiveStore, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await cli("archive", "verify", "--config", str(config_file)) == 0
+    assert "4 envelope signatures" in capsys.readouterr().out
+
+
+async def test_verify_reports_the_first_broken_record(
+    filled: ArchiveStore, archive_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await sql(filled, "UPDATE archive_records SET payload = :p WHERE seq = 3", p=b"{}")
+    await sql(filled, "DELETE FROM archive_records WHERE seq = 5")
+    assert await cli("archive", "verify", "--archive", archive_url) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("BROKEN at seq 3 (envelope.out): hash mismatch")
+    assert "2 records verified before it" in out
+
+
+async def test_show_by_seq_and_ids(
+    filled: ArchiveStore, archive_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await cli("archive", "show", "--archive", archive_url, "1") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("record 1: envelope.out sent\n")
+    assert "  envelope_id:    env-CICA-00001" in out
+    assert '      "type": "information.share",' in out  # pretty-printed payload
+    assert "history (3 records):" in out
+    history = out.split("history (3 records):")[1]
+    assert [line.split()[0] for line in history.strip().splitlines()[1:]] == ["1", "4", "5"]
+
+    assert await cli("archive", "show", "--archive", archive_url, "env-SCO-RATS-00002") == 0
+    assert "record 2: envelope.in delivered" in capsys.readouterr().out
+
+    assert await cli("archive", "show", "--archive", archive_url, "msg-00001") == 0
+    out = capsys.readouterr().out
+    assert "record 1: envelope.out sent" in out
+    assert "record 5: envelope.out duplicate" in out
+    assert "refers_to:      1" in out
+
+
+async def test_show_unknown_id(
+    filled: ArchiveStore, archive_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await cli("archive", "show", "--archive", archive_url, "no-such-id") == 1
+    assert "nothing in the archive for 'no-such-id'" in capsys.readouterr().err
+    assert await cli("archive", "show", "--archive", archive_url, "999") == 1
+
+
+async def test_search_table_and_jsonl(
+    filled: ArchiveStore, archive_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await cli("archive", "search", "--archive", archive_url, "--outcome", "quarantined") == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == [
+        "seq",
+        "recorded_at",
+        "kind",
+        "outcome",
+        "type",
+        "route",
+        "id",
+        "reason",
+    ]
+    assert lines[1].split() == [
+        "3",
+        "2026-03-01T13:00:00.000000Z",
+        "envelope.out",
+        "quarantined",
+        "information.share",
+        "CICA->UNOCT",
+        "env-CICA-00003",
+        "consent.missing",
+    ]
+    assert lines[-1] == "(1 records)"
+
+    since = "2026-03-01T12:30:00Z"
+    argv = ["archive", "search", "--archive", archive_url, "--since", since, "--format", "jsonl"]
+    assert await cli(*argv, "--provider", "CICA", "--kind", "envelope.out") == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [d["seq"] for d in docs] == [3, 5]
+    assert docs[1]["outcome"] == "duplicate"
+    assert docs[0]["payload"]  # base64, lossless
+
+    until = ["--until", "2026-03-01T12:30:00+00:00"]
+    base = ["archive", "search", "--archive", archive_url, "--format", "jsonl"]
+    assert await cli(*base, *until, "--correlation-id", "thread-1") == 0
+    assert [json.loads(x)["seq"] for x in capsys.readouterr().out.splitlines()] == [1]
+    assert await cli(*base, "--recipient", "CICA", "--type", "information.share") == 0
+    assert [json.loads(x)["seq"] for x in capsys.readouterr().out.splitlines()] == [2]
+    assert await cli(*base, "--limit", "2") == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+async def test_export_and_verify_bundle(
+    filled: ArchiveStore,
+    config_file: Path,
+    key_files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bundle = tmp_path / "march.jsonl"
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z"]
+    argv = ["archive", "export", "--config", str(config_file), *window, "--out", str(bundle)]
+    assert await cli(*argv) == 0
+    _, head_hash = await filled.head()
+    assert f"exported 5 records (seq 1..5) to {bundle}, head {head_hash}" in capsys.readouterr().out
+
+    keys = [str(key_files["CICA.pub"]), str(key_files["SCO-RATS.pub"])]
+    assert await cli("archive", "verify-bundle", str(bundle), "--keys", *keys) == 0
+    assert capsys.readouterr().out.startswith(
+        "ok: 5 records (seq 1..5) exported by CICA, key CICA-1"
+    )
+
+    lines = bundle.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b"SCO-RATS", b"SCO-RATZ")
+    bundle.write_bytes(b"".join(lines))
+    assert await cli("archive", "verify-bundle", str(bundle), "--keys", *keys) == 1
+    assert capsys.readouterr().out.startswith("BROKEN (line 7): manifest sha256")
+
+
+async def test_export_needs_a_signing_key(
+    filled: ArchiveStore, archive_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["archive", "export", "--archive", archive_url, "--out", str(tmp_path / "b.jsonl")]
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z"]
+    assert await cli(*argv, *window) == 2
+    assert "--signing-key" in capsys.readouterr().err
+
+
+def test_missing_sqlite_archive_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'nope.db'}"
+    assert main(["archive", "verify", "--archive", url]) == 2
+    assert "no archive file" in capsys.readouterr().err
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_bad_time_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["archive", "search", "--archive", "sqlite:////x.db", "--since", "yesterday"])
+    assert exit_info.value.code == 2
+    assert "not an RFC 3339 time" in capsys.readouterr().err

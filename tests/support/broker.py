@@ -1,0 +1,89 @@
+"""The test's view of the brokers, as the local operator (guest): queues, collectors, purges."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+
+from gateway import topology
+from tests.support.services import ADMIN_URL
+
+WORK_QUEUES = (topology.SUBMIT, topology.INBOUND, topology.REJECTED, topology.QUARANTINE)
+
+
+@dataclass
+class Collector:
+    """Everything that arrives on one queue, kept in arrival order."""
+
+    queue: str
+    messages: list[AbstractIncomingMessage] = field(default_factory=list)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self.messages.append(message)
+        await message.ack()
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(m.body) for m in self.messages]
+
+    def ids(self) -> list[str]:
+        return [m.message_id or "" for m in self.messages]
+
+    def reasons(self) -> list[str]:
+        return [str((m.headers or {}).get(topology.REASON_HEADER)) for m in self.messages]
+
+
+class Vhost:
+    """One Party's broker as the operator sees it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.connection: AbstractConnection | None = None
+        self.channel: AbstractChannel | None = None
+
+    async def open(self) -> None:
+        self.connection = await aio_pika.connect(ADMIN_URL.format(vhost=self.name))
+        self.channel = await self.connection.channel()
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+
+    async def purge(self, queues: Iterable[str] = WORK_QUEUES) -> None:
+        assert self.channel is not None
+        for name in queues:
+            queue = await self.channel.declare_queue(name, passive=True)
+            await queue.purge()
+
+    async def collect(self, queue: str) -> Collector:
+        """Consume an existing queue (e.g. gw.rejected) into a collector."""
+        assert self.channel is not None
+        collector = Collector(queue)
+        declared = await self.channel.declare_queue(queue, passive=True)
+        await declared.consume(collector.on_message)
+        return collector
+
+    async def bind_collector(self, exchange: str, routing_key: str = "#") -> Collector:
+        """A fresh exclusive queue bound to ``exchange``: a back-office inbox or status feed."""
+        assert self.channel is not None
+        queue = await self.channel.declare_queue(
+            f"test.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True
+        )
+        await queue.bind(exchange, routing_key=routing_key)
+        collector = Collector(queue.name)
+        await queue.consume(collector.on_message)
+        return collector
+
+    async def depth(self, queue: str) -> int:
+        assert self.connection is not None
+        channel = await self.connection.channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+            return int(declared.declaration_result.message_count or 0)
+        finally:
+            await channel.close()

@@ -1,0 +1,56 @@
+"""Create prefixed copies of the local vhosts with the permissions of definitions.json.
+
+    python -m tests.support.vhosts PREFIX     # e.g. "h1-": h1-party-a, h1-party-b, h1-party-c
+
+Used to run test sessions side by side on one broker (GW_TEST_VHOST_PREFIX=PREFIX).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+DEFINITIONS = Path(__file__).parents[2] / "deploy" / "rabbitmq" / "definitions.json"
+
+
+def copy_vhosts(prefix: str) -> None:
+    definitions = json.loads(DEFINITIONS.read_text())
+    for vhost in definitions["vhosts"]:
+        subprocess.run(
+            ["rabbitmqctl", "add_vhost", prefix + vhost["name"]], check=False, capture_output=True
+        )
+        subprocess.run(
+            [
+                "rabbitmqctl",
+                "set_permissions",
+                "-p",
+                prefix + vhost["name"],
+                "guest",
+                ".*",
+                ".*",
+                ".*",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    for perm in definitions["permissions"]:
+        subprocess.run(
+            [
+                "rabbitmqctl",
+                "set_permissions",
+                "-p",
+                prefix + perm["vhost"],
+                perm["user"],
+                perm["configure"],
+                perm["write"],
+                perm["read"],
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+
+if __name__ == "__main__":
+    copy_vhosts(sys.argv[1])
