@@ -1,7 +1,8 @@
-"""AMQP names of wire contract v1: exchanges, queues, routing keys, headers, properties.
+"""AMQP names of wire contract v1: exchanges, queues, routing keys, headers, content types.
 
 They are part of the contract (design section 3): change them only with a new contract
-version. Each Party has all of them on its own broker (its own vhost).
+version. Each Party has all of them on its own broker (its own vhost); every exchange is
+durable and every queue is durable and bound to the exchange of the same name with ``#``.
 """
 
 from __future__ import annotations
@@ -11,30 +12,47 @@ from typing import Final
 SUBMIT_EXCHANGE: Final = "gw.submit"
 """Topic exchange; back-office systems publish submissions with routing key = message type."""
 SUBMIT_QUEUE: Final = "gw.submit"
-"""Durable queue bound to gw.submit with '#'; the gateway's outbound worker consumes it."""
+"""The gateway's outbound worker consumes it."""
 INBOUND_EXCHANGE: Final = "gw.inbound"
-"""Topic exchange; only the peer gateway publishes to it (envelopes or frames)."""
+"""Fanout exchange; only the peer gateway publishes to it, frames of signed envelopes."""
 INBOUND_QUEUE: Final = "gw.inbound"
-"""Durable queue bound to gw.inbound with '#'; the gateway's inbound worker consumes it."""
+"""The gateway's inbound worker consumes it."""
 DELIVER_EXCHANGE: Final = "gw.deliver"
 """Topic exchange; the gateway delivers accepted envelopes with key <provider>.<type>."""
 STATUS_EXCHANGE: Final = "gw.status"
 """Topic exchange; the gateway publishes status events with key <status>.<type>."""
+REJECTED_EXCHANGE: Final = "gw.rejected"
+"""Fanout exchange in front of the queue gw.rejected; routing key = the reason code."""
 REJECTED_QUEUE: Final = "gw.rejected"
-"""Durable queue of invalid, unverifiable or undeliverable messages, with the reason."""
+"""Invalid, unverifiable or undeliverable messages, with the reason."""
+QUARANTINE_EXCHANGE: Final = "gw.quarantine"
+"""Fanout exchange in front of the queue gw.quarantine; routing key = the reason code."""
 QUARANTINE_QUEUE: Final = "gw.quarantine"
-"""Durable queue of messages the third-party rule stopped, with the reason."""
+"""Messages the third-party rule stopped, with the reason."""
 
-EXCHANGE_TYPE: Final = "topic"
-"""Every gw.* exchange is a durable topic exchange."""
+EXCHANGE_TYPES: Final[dict[str, str]] = {
+    SUBMIT_EXCHANGE: "topic",
+    INBOUND_EXCHANGE: "fanout",
+    DELIVER_EXCHANGE: "topic",
+    STATUS_EXCHANGE: "topic",
+    REJECTED_EXCHANGE: "fanout",
+    QUARANTINE_EXCHANGE: "fanout",
+}
+QUEUES: Final = (SUBMIT_QUEUE, INBOUND_QUEUE, REJECTED_QUEUE, QUARANTINE_QUEUE)
 
 REASON_HEADER: Final = "x-gw-reason"
 """On gw.rejected and gw.quarantine: the stable reason code, e.g. schema.missing_field."""
 DETAIL_HEADER: Final = "x-gw-detail"
 """On gw.rejected and gw.quarantine: a human explanation naming the field or rule."""
+PROVIDER_HEADER: Final = "x-gw-provider"
+"""On gw.deliver: the originating Party."""
+TYPE_HEADER: Final = "x-gw-type"
+"""On gw.deliver: the message type."""
 
 CONTENT_TYPE: Final = "application/json"
-"""content_type of every contract message."""
+"""content_type of submissions, deliveries and status events."""
+FRAME_CONTENT_TYPE: Final = "application/vnd.liaison.frame+json"
+"""content_type of frames on gw.inbound."""
 
 UNKNOWN_TYPE_KEY: Final = "unknown"
 """Routing-key segment used for a message whose type could not be read."""

@@ -43,8 +43,19 @@ _REASON_HEADERS: Final = {
         },
         amqp.DETAIL_HEADER: {
             "type": "string",
+            "maxLength": 1000,
             "description": "Human explanation naming the field, rule or provider.",
         },
+    },
+    "additionalProperties": True,
+    "description": "Other x-gw-* headers may be present for operators; ignore unknown ones.",
+}
+_DELIVERY_HEADERS: Final = {
+    "type": "object",
+    "required": [amqp.PROVIDER_HEADER, amqp.TYPE_HEADER],
+    "properties": {
+        amqp.PROVIDER_HEADER: {"type": "string", "description": "The originating Party."},
+        amqp.TYPE_HEADER: {"type": "string", "description": "The message type."},
     },
 }
 
@@ -63,7 +74,7 @@ def _exchange_binding(name: str) -> dict[str, Any]:
             "is": "routingKey",
             "exchange": {
                 "name": name,
-                "type": amqp.EXCHANGE_TYPE,
+                "type": amqp.EXCHANGE_TYPES[name],
                 "durable": True,
                 "autoDelete": False,
             },
@@ -100,25 +111,25 @@ def _messages() -> dict[str, Any]:
     messages["envelope.v1"] = {
         "name": "envelope.v1",
         "title": "Envelope",
-        "summary": "A signed message between the Parties' gateways, one message type each.",
+        "summary": "A signed message from the peer Party, accepted by this gateway.",
         "description": "Signed with Ed25519 over the RFC 8785 canonical JSON of the envelope "
-        "without its `signature` member.",
+        "without its `signature` member. The AMQP message_id is the envelope id.",
         "contentType": amqp.CONTENT_TYPE,
+        "headers": _DELIVERY_HEADERS,
         "payload": _payload(ENVELOPE_FILE),
     }
     messages["frame.v1"] = {
         "name": "frame.v1",
         "title": "Frame",
-        "summary": "Several envelopes in one AMQP message; each is verified on its own.",
-        "description": "A body whose top-level object has a `frame` member is a frame; "
-        "otherwise it is a single envelope.",
-        "contentType": amqp.CONTENT_TYPE,
+        "summary": "One or more signed envelopes in one AMQP message, each verified on its own.",
+        "contentType": amqp.FRAME_CONTENT_TYPE,
         "payload": _payload(FRAME_FILE),
     }
     messages["status.v1"] = {
         "name": "status.v1",
         "title": "Status event",
         "summary": "A step in a message's life: sent, delivered, rejected, blocked, ...",
+        "description": "The AMQP correlation_id is the submission_id, when there is one.",
         "contentType": amqp.CONTENT_TYPE,
         "payload": _payload(STATUS_FILE),
     }
@@ -126,19 +137,20 @@ def _messages() -> dict[str, Any]:
         "name": "rejected",
         "title": "Rejected message",
         "summary": "A message the gateway refused: invalid, unverifiable or undeliverable.",
-        "description": "The body is the message exactly as it arrived (it may be any bytes), "
-        "with its original AMQP properties; the headers say why.",
+        "description": "The body is the submission or frame exactly as it arrived, with its "
+        "message_id and content_type; an envelope refused out of an accepted frame is kept "
+        "alone, as compact JSON, with its id as message_id. The headers say why.",
         "headers": _REASON_HEADERS,
-        "payload": {"description": "The original message, byte for byte."},
+        "payload": {"description": "The refused message."},
     }
     messages["quarantined"] = {
         "name": "quarantined",
         "title": "Quarantined message",
-        "summary": "A message the third-party rule stopped: no live consent of its provider.",
-        "description": "The body is the envelope (or submission) that was stopped; the "
-        "headers name the rule and the provider whose consent is missing.",
+        "summary": "A submission the third-party rule stopped: no live consent of a provider.",
+        "description": "The body is the submission exactly as it arrived, with its "
+        "message_id; the headers name the rule and the providers whose consent is missing.",
         "headers": _REASON_HEADERS,
-        "payload": {"description": "The stopped envelope or submission."},
+        "payload": {"description": "The stopped submission."},
     }
     return messages
 
@@ -153,7 +165,10 @@ def _type_parameter() -> dict[str, Any]:
 
 def _channels() -> dict[str, Any]:
     submissions = [_submission_message_id(spec) for spec in all_specs()]
-    hop = ["envelope.v1", "frame.v1"]
+    reason = {
+        "description": "The reason code, as in the x-gw-reason header.",
+        "location": f"$message.header#/{amqp.REASON_HEADER}",
+    }
     return {
         "submitExchange": {
             "address": "{type}",
@@ -176,23 +191,25 @@ def _channels() -> dict[str, Any]:
             "address": None,
             "title": f"{amqp.INBOUND_EXCHANGE} (exchange)",
             "description": "Only the peer gateway publishes here, as a least-privilege user "
-            "with write access to this exchange only. The routing key is not significant.",
-            "messages": _refs(hop),
+            "with write access to this exchange only. Every message is a frame (a single "
+            "envelope travels as a frame of one).",
+            "messages": _refs(["frame.v1"]),
             "bindings": _exchange_binding(amqp.INBOUND_EXCHANGE),
         },
         "inboundQueue": {
             "address": amqp.INBOUND_QUEUE,
             "title": f"{amqp.INBOUND_QUEUE} (queue)",
-            "description": "Bound to the gw.inbound exchange with '#'; the gateway's inbound "
-            "worker consumes it.",
-            "messages": _refs(hop),
+            "description": "Bound to the gw.inbound exchange; the gateway's inbound worker "
+            "consumes it.",
+            "messages": _refs(["frame.v1"]),
             "bindings": _queue_binding(amqp.INBOUND_QUEUE),
         },
         "deliverExchange": {
             "address": "{provider}.{type}",
             "title": f"{amqp.DELIVER_EXCHANGE} (exchange)",
             "description": "Accepted envelopes from the peer, for back-office queues that bind "
-            "to it (e.g. 'SCO-RATS.information.*' or '#').",
+            "to it (e.g. 'SCO-RATS.information.*' or '#'). A delivery no queue is bound for is "
+            "kept in gw.rejected.",
             "parameters": {
                 "provider": {
                     "description": "The originating Party.",
@@ -216,12 +233,20 @@ def _channels() -> dict[str, Any]:
                     "location": "$message.payload#/status",
                 },
                 "type": {
-                    "description": "The message type, or 'unknown'.",
+                    "description": f"The message type, or '{amqp.UNKNOWN_TYPE_KEY}'.",
                     "location": "$message.payload#/type",
                 },
             },
             "messages": _refs(["status.v1"]),
             "bindings": _exchange_binding(amqp.STATUS_EXCHANGE),
+        },
+        "rejectedExchange": {
+            "address": "{reason}",
+            "title": f"{amqp.REJECTED_EXCHANGE} (exchange)",
+            "description": "The gateway publishes refused messages here, routing key = reason.",
+            "parameters": {"reason": reason},
+            "messages": _refs(["rejected"]),
+            "bindings": _exchange_binding(amqp.REJECTED_EXCHANGE),
         },
         "rejectedQueue": {
             "address": amqp.REJECTED_QUEUE,
@@ -230,6 +255,15 @@ def _channels() -> dict[str, Any]:
             "read by operators and the replay tool.",
             "messages": _refs(["rejected"]),
             "bindings": _queue_binding(amqp.REJECTED_QUEUE),
+        },
+        "quarantineExchange": {
+            "address": "{reason}",
+            "title": f"{amqp.QUARANTINE_EXCHANGE} (exchange)",
+            "description": "The gateway publishes messages the third-party rule stopped here, "
+            "routing key = reason.",
+            "parameters": {"reason": reason},
+            "messages": _refs(["quarantined"]),
+            "bindings": _exchange_binding(amqp.QUARANTINE_EXCHANGE),
         },
         "quarantineQueue": {
             "address": amqp.QUARANTINE_QUEUE,
@@ -258,8 +292,6 @@ def _operation(
 
 def _operations() -> dict[str, Any]:
     submissions = [_submission_message_id(spec) for spec in all_specs()]
-    hop = ["envelope.v1", "frame.v1"]
-    persistent = {"deliveryMode": 2}
     return {
         "receiveSubmission": _operation(
             "receive",
@@ -272,14 +304,14 @@ def _operations() -> dict[str, Any]:
         "forwardToPeer": _operation(
             "send",
             "inboundExchange",
-            hop,
-            "Publish envelopes (singly or in frames) to the peer's gw.inbound, with confirms.",
-            **persistent,
+            ["frame.v1"],
+            "Publish frames of signed envelopes to the peer's gw.inbound, with confirms.",
+            deliveryMode=2,
         ),
         "receiveFromPeer": _operation(
             "receive",
             "inboundQueue",
-            hop,
+            ["frame.v1"],
             "Verify, de-duplicate, archive and deliver each envelope; answer with a receipt.",
             ack=True,
         ),
@@ -288,20 +320,24 @@ def _operations() -> dict[str, Any]:
             "deliverExchange",
             ["envelope.v1"],
             "Deliver an accepted envelope.",
-            **persistent,
+            deliveryMode=2,
         ),
         "publishStatus": _operation(
             "send", "statusExchange", ["status.v1"], "Publish a status event.", deliveryMode=2
         ),
         "reject": _operation(
-            "send", "rejectedQueue", ["rejected"], "Set a refused message aside.", **persistent
+            "send",
+            "rejectedExchange",
+            ["rejected"],
+            "Set a refused message aside.",
+            deliveryMode=2,
         ),
         "quarantine": _operation(
             "send",
-            "quarantineQueue",
+            "quarantineExchange",
             ["quarantined"],
             "Set aside a message the third-party rule stopped.",
-            **persistent,
+            deliveryMode=2,
         ),
     }
 

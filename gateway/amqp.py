@@ -31,13 +31,28 @@ from gateway.outgoing import Outgoing
 log = structlog.get_logger(__name__)
 
 
+SHORTSTR_BYTES = 255
+
+
+def shortstr(value: str | None) -> str | None:
+    """``value`` as an AMQP short string, or None where it cannot be one (over 255 bytes of
+    UTF-8, or a lone surrogate): one property that does not encode would fail the commit of a
+    whole batch, on every redelivery."""
+    if value is None or (value.isascii() and len(value) <= SHORTSTR_BYTES):
+        return value
+    try:
+        return value if len(value.encode()) <= SHORTSTR_BYTES else None
+    except UnicodeEncodeError:
+        return None
+
+
 def to_message(item: Outgoing) -> aio_pika.Message:
     return aio_pika.Message(
         item.body,
-        message_id=item.message_id,
+        message_id=shortstr(item.message_id),
         content_type=item.content_type,
         headers=dict(item.headers) or None,
-        correlation_id=item.correlation_id,
+        correlation_id=shortstr(item.correlation_id),
         timestamp=item.timestamp or datetime.now(UTC),
         delivery_mode=DeliveryMode.PERSISTENT,
     )

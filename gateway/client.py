@@ -14,7 +14,8 @@ to ``gw.submit`` and wait for its status on ``gw.status``.
 
 ``build`` raises ``ContractError`` (with ``code`` and ``field``) for a document the gateway
 would reject. The broker user needs write access to ``gw.submit``, read access to
-``gw.status`` and configure/read/write access to its own server-named queues (``amq.gen-*``).
+``gw.status`` and configure/read/write access to queues named ``bo.<user>.*``, where the
+client declares its own exclusive status queue.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ DEFAULT_USER: Final = "guest"
 def user_from_url(url: str) -> str:
     """The broker user a connection to ``url`` authenticates as (RabbitMQ checks ``user_id``)."""
     return URL(url).user or DEFAULT_USER
+
+
+def status_queue_name(user: str) -> str:
+    """A fresh name for the client's own status queue, under the user's ``bo.<user>.`` prefix
+    (the prefix back-office users may configure, see deploy/rabbitmq/definitions.json)."""
+    return f"bo.{user}.status.{uuid.uuid4().hex}"
 
 
 def submission_message(submission: Submission, message_id: str, user_id: str) -> aio_pika.Message:
@@ -152,7 +159,9 @@ class SubmissionClient:
         publishing = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await publishing.get_exchange(SUBMIT_EXCHANGE, ensure=False)
         listening: AbstractChannel = await self._connection.channel()
-        queue = await listening.declare_queue(exclusive=True, auto_delete=True)
+        queue = await listening.declare_queue(
+            status_queue_name(self._user), exclusive=True, auto_delete=True
+        )
         await queue.bind(STATUS_EXCHANGE, routing_key="#")
         await queue.consume(self._on_status, no_ack=True)
         log.info("client.connected", user=self._user, status_queue=queue.name)
@@ -215,7 +224,7 @@ class SubmissionClient:
         self,
         message_id: str,
         statuses: Collection[str] = FINAL_STATUSES,
-        timeout: float = 30.0,  # noqa: ASYNC109 - a plain timeout keeps the helper simple
+        timeout: float = 30.0,
     ) -> StatusEvent:
         """The first status event of ``message_id`` with one of ``statuses`` (by default the
         final ones: delivered, rejected, blocked); TimeoutError after ``timeout`` seconds."""

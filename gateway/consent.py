@@ -233,9 +233,10 @@ class ConsentRegistry:
     def covers(
         self, provider: str, envelope: KnownEnvelope, recipient: str, at: datetime
     ) -> Grant | None:
-        """A grant by ``provider`` letting ``envelope`` go to ``recipient`` at ``at``, if any."""
-        if envelope.provider != provider:
-            return None
+        """A grant by ``provider`` letting ``envelope`` go to ``recipient`` at ``at``, if any.
+
+        Only an envelope of ``provider`` itself can be covered (see :meth:`Grant.in_scope`).
+        """
         for grant in self.live_grants(provider, at):
             if recipient in grant.recipients and grant.in_scope(envelope):
                 return grant
@@ -345,7 +346,7 @@ def decide_route(
         for known in envelopes.values():
             if known.provider in exempt:
                 continue
-            if recipient in known.pre_approved:
+            if target in known.pre_approved:
                 covered.append(f"{known.id} of {known.provider} pre-approved for {target}")
                 continue
             grant = registry.covers(known.provider, known, target, at)

@@ -2,6 +2,11 @@
 
 The signature is verified first, over the raw JSON, before the schema or anything else looks at
 the content: nothing unverified is parsed into models, logged in detail or delivered.
+
+An envelope that verifies with one of this Party's own keys is refused as ``signature.own_key``:
+only our gateway signs with them, so it is one of our envelopes reflected back (or a keyring that
+pins our own key), never a counterparty's message. It is not ``signature.party_mismatch``:
+originator and key owner agree, and the operator needs to tell the two problems apart.
 """
 
 from __future__ import annotations
@@ -50,6 +55,11 @@ def decide_envelope(raw: Mapping[str, Any], ctx: InboundContext) -> InboundDecis
         key = verify_envelope(raw, ctx.keyring, ctx.now)
     except SignatureError as exc:
         return Refused(exc.code, exc.detail)
+    if key.party == ctx.party:
+        return Refused(
+            "signature.own_key",
+            f"key {key.key_id} is {ctx.party}'s own; no counterparty signs with it",
+        )
     try:
         envelope = parse_envelope(raw)
     except ContractError as exc:

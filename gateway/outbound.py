@@ -1,8 +1,10 @@
 """Outbound decisions: what happens to one submission, as a pure function.
 
-Order matters and is part of the contract: size, AMQP properties, schema, route, liaison officer,
-the third-party rule, and only then stamping and signing. The first failing check names the
-reason; nothing that fails a check is signed.
+Order matters and is part of the contract: size, AMQP properties, schema, types only the gateway
+makes, route, liaison officer, the third-party rule, the recipient's copy of our roster, and only
+then stamping and signing. The first failing check names the reason; nothing that fails a check
+is signed. The recipient's copy comes after the third-party rule so that a route the rule stops
+is quarantined (and can be released by consent) rather than refused.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from gateway.stamping import stamp
 from gateway.state import PartyState
 
 JSON = "application/json"
+# A receipt is the gateway's own signed word that it delivered an envelope: a back-office system
+# that could submit one would make its gateway vouch for deliveries that never happened.
+GATEWAY_ONLY_TYPES = frozenset({"receipt"})
 
 
 @dataclass(frozen=True)
@@ -91,14 +96,29 @@ def _check_delivery(delivery: Delivery, ctx: OutboundContext) -> Rejected | None
 
 
 def _check_officer(submission: Submission, ctx: OutboundContext) -> Rejected | None:
-    if not spec_for(submission.type, submission.version).needs_officer:
+    # The contract already refuses a type that needs an officer without one.
+    officer = submission.officer
+    if officer is None or not spec_for(submission.type, submission.version).needs_officer:
         return None
-    if submission.officer is None:
-        return Rejected("roster.officer_required", f"type {submission.type} must name its officer")
-    if not ctx.state.roster.is_accredited(ctx.party, submission.officer, ctx.now):
+    if not ctx.state.roster.is_accredited(ctx.party, officer, ctx.now):
         return Rejected(
             "roster.officer_not_accredited",
-            f"officer {submission.officer} is not on {ctx.party}'s liaison roster",
+            f"officer {officer} is not on {ctx.party}'s liaison roster",
+        )
+    return None
+
+
+def _check_announced(submission: Submission, ctx: OutboundContext) -> Rejected | None:
+    """Refuse here what the recipient would refuse: an officer it was never told about."""
+    officer = submission.officer
+    if officer is None or not spec_for(submission.type, submission.version).needs_officer:
+        return None
+    known = ctx.state.announced.get(submission.recipient)
+    if known is None or not known.is_accredited(ctx.party, officer, ctx.now):
+        return Rejected(
+            "roster.officer_not_accredited",
+            f"officer {officer} is on {ctx.party}'s liaison roster, but no liaison.assignment "
+            f"has put them on {submission.recipient}'s copy of it",
         )
     return None
 
@@ -111,6 +131,10 @@ def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecis
         submission = parse_submission(delivery.body)
     except ContractError as exc:
         return Rejected(exc.code, exc.message)
+    if submission.type in GATEWAY_ONLY_TYPES:
+        return Rejected(
+            "submission.reserved_type", f"{submission.type} is made by the gateway, not submitted"
+        )
     if submission.recipient not in ctx.counterparties:
         return Rejected(
             "route.unknown_recipient",
@@ -142,4 +166,7 @@ def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecis
     )
     if not route.allowed:
         return Blocked(submission, route)
+    rejected = _check_announced(submission, ctx)
+    if rejected is not None:
+        return rejected
     return Accepted(submission, sign_envelope(envelope, ctx.signing_key))

@@ -4,7 +4,7 @@ copies it leaves in gw.rejected and gw.quarantine. The AMQP shell turns them int
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -92,7 +92,7 @@ def delivery(envelope_bytes: bytes, *, envelope_id: str, provider: str, type: st
 
 
 def frame(envelopes: Sequence[Mapping[str, Any]], *, frame_id: str, exchange: str) -> Outgoing:
-    """Many signed envelopes in one AMQP message to a counterparty: one publish, one confirm."""
+    """Small envelopes (receipts, single replays) in one AMQP message to a counterparty."""
     return Outgoing(
         exchange=exchange,
         routing_key="",
@@ -100,3 +100,46 @@ def frame(envelopes: Sequence[Mapping[str, Any]], *, frame_id: str, exchange: st
         message_id=frame_id,
         content_type=topology.FRAME_CONTENT_TYPE,
     )
+
+
+# An envelope is its submission plus a few hundred bytes of originator, handling and
+# signature; frames may exceed the submission limit by this much, so that the largest
+# acceptable submission still fits in a frame of its own.
+FRAME_SLACK_BYTES = 64 * 1024
+
+
+def max_frame_bytes(max_message_bytes: int) -> int:
+    return max_message_bytes + FRAME_SLACK_BYTES
+
+
+def frames(
+    envelopes: Sequence[Mapping[str, Any]],
+    *,
+    max_bytes: int,
+    exchange: str,
+    new_id: Callable[[], str],
+) -> list[Outgoing]:
+    """Signed envelopes packed into as few AMQP messages as fit under ``max_bytes`` each.
+
+    One frame is one publish and one confirm for many envelopes; each envelope keeps its own
+    signature and is accepted or refused on its own by the receiver.
+    """
+    groups: list[list[Mapping[str, Any]]] = []
+    size = max_bytes
+    for envelope in envelopes:
+        length = len(json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode())
+        if size + length + 1 > max_bytes - FRAME_SLACK_BYTES // 2:
+            groups.append([])
+            size = 0
+        groups[-1].append(envelope)
+        size += length + 1
+    return [
+        Outgoing(
+            exchange=exchange,
+            routing_key="",
+            body=encode_frame(group),
+            message_id=new_id(),
+            content_type=topology.FRAME_CONTENT_TYPE,
+        )
+        for group in groups
+    ]

@@ -12,7 +12,8 @@
   ``delivered`` only once. Settled ids are remembered for the last ``settled_memory``
   envelopes; beyond that a late duplicate receipt is ``receipt.unknown_envelope``.
 - ``overdue`` returns each pending envelope at most once, when it has waited longer than
-  ``after``; it stays pending (and counted) until its receipt arrives.
+  ``after``; it stays pending (and counted) until its receipt arrives. ``overdue_count`` is
+  how many of those returned are still waiting now.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class ReceiptTracker:
         self._settled: OrderedDict[str, Pending] = OrderedDict()
         self._by_sent_at: list[tuple[datetime, str]] = []
         self._counts: Counter[str] = Counter()
+        self._flagged: set[str] = set()
+        self._overdue_counts: Counter[str] = Counter()
 
     def expect(
         self,
@@ -113,6 +116,9 @@ class ReceiptTracker:
         _check(pending, digest, sender)
         del self._pending[envelope_id]
         self._counts[pending.counterparty] -= 1
+        if envelope_id in self._flagged:
+            self._flagged.discard(envelope_id)
+            self._overdue_counts[pending.counterparty] -= 1
         self._settled[envelope_id] = pending
         while len(self._settled) > self._settled_memory:
             self._settled.popitem(last=False)
@@ -126,7 +132,15 @@ class ReceiptTracker:
             pending = self._pending.get(envelope_id)
             if pending is not None:
                 due.append(pending)
+                self._flagged.add(envelope_id)
+                self._overdue_counts[pending.counterparty] += 1
         return due
+
+    def overdue_count(self, counterparty: str | None = None) -> int:
+        """Envelopes ``overdue`` has returned that still wait for their receipt."""
+        if counterparty is None:
+            return len(self._flagged)
+        return self._overdue_counts[counterparty]
 
     def pending_count(self, counterparty: str | None = None) -> int:
         """Envelopes awaiting a receipt from ``counterparty``, or from anyone when None."""

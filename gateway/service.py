@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -22,8 +22,10 @@ from aio_pika.abc import AbstractRobustConnection
 from contracts.registry import all_specs
 from gateway import amqp, outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused, TransactionalChannel
-from gateway.archive import ArchiveStore, open_archive
-from gateway.config import GatewayConfig
+from gateway.archive import Appended, ArchiveStore, Entry
+from gateway.archive.store import async_url
+from gateway.client import user_from_url
+from gateway.config import ConfigError, GatewayConfig
 from gateway.http import HttpServer
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
@@ -32,6 +34,7 @@ from gateway.outbound import OutboundContext
 from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
 from gateway.workers.batches import Batcher
+from gateway.workers.control import ControlWorker
 from gateway.workers.inbound import InboundWorker
 from gateway.workers.outbound import OutboundWorker
 
@@ -46,10 +49,22 @@ def own_public_key_path(config: GatewayConfig) -> str:
 
 
 def load_keyring(config: GatewayConfig) -> Keyring:
-    """The pinned public keys of every counterparty (each with its validity window)."""
-    return Keyring(
-        load_public_key(path) for party in config.counterparties for path in party.public_keys
-    )
+    """The pinned public keys of every counterparty (each with its validity window).
+
+    A key must belong to the counterparty it is listed under: the keyring trusts a key for the
+    Party named in it, so a misplaced file would quietly trust another Party, or this one.
+    """
+    keys = []
+    for party in config.counterparties:
+        for path in party.public_keys:
+            key = load_public_key(path)
+            if key.party != party.id:
+                raise ConfigError(
+                    f"public key {path} ({key.key_id}) belongs to {key.party}, but it is listed "
+                    f"under counterparty {party.id}; list it under its own Party or remove it"
+                )
+            keys.append(key)
+    return Keyring(keys)
 
 
 async def until_signalled(event: asyncio.Event | None = None) -> None:
@@ -61,17 +76,44 @@ async def until_signalled(event: asyncio.Event | None = None) -> None:
     await stop.wait()
 
 
+class FollowedArchive(ArchiveStore):
+    """The archive, remembering which records this process appended, so that the gateway can
+    tell the records other replicas of its Party appended (see ``Gateway._follow``).
+
+    ``lock`` is held from an append until its records are remembered, so a reader holding it
+    never mistakes one of ours for another replica's.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__(async_url(url))
+        self.lock = asyncio.Lock()
+        self.own: set[int] = set()
+
+    async def append(self, entries: Sequence[Entry]) -> list[Appended]:
+        async with self.lock:
+            appended = await super().append(entries)
+            self.own.update(a.record.seq for a in appended)
+        return appended
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.signing_key: SigningKey = load_signing_key(config.keys.signing_key)
+        if self.signing_key.party != config.party:
+            raise ConfigError(
+                f"keys.signing_key {config.keys.signing_key} is {self.signing_key.party}'s key "
+                f"{self.signing_key.key_id}, but this gateway is {config.party}; configure one "
+                f"of {config.party}'s own keys"
+            )
         self.keyring = load_keyring(config)
         self.metrics = GatewayMetrics(
             config.party,
             counterparties=[c.id for c in config.counterparties],
             message_types=[spec.type for spec in all_specs()],
         )
-        self.archive: ArchiveStore = open_archive(config.archive.url)
+        self.archive = FollowedArchive(config.archive.url)
+        self._applied_seq = 0  # self.state reflects every archive record up to this one
         self.state = PartyState(config.party)
         self._state_lost = False
         self._local: AbstractRobustConnection | None = None
@@ -79,7 +121,7 @@ class Gateway:
         self.publishers = {c.id: ConfirmingPublisher() for c in config.counterparties}
         self._status_publisher = ConfirmingPublisher()
         self._channels: list[TransactionalChannel] = []
-        self._workers: list[OutboundWorker | InboundWorker] = []
+        self._workers: list[OutboundWorker | InboundWorker | ControlWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._archive_ok = False
@@ -111,6 +153,8 @@ class Gateway:
             context=self._outbound_context,
             on_state_lost=self._lose_state,
             prepare=self._prepare,
+            max_message_bytes=self.config.limits.max_message_bytes,
+            max_attempts=self.config.limits.max_attempts,
         )
         inbound = InboundWorker(
             party=self.config.party,
@@ -124,8 +168,23 @@ class Gateway:
             on_state_lost=self._lose_state,
             prepare=self._prepare,
             max_message_bytes=self.config.limits.max_message_bytes,
+            max_attempts=self.config.limits.max_attempts,
         )
-        self._workers = [outbound, inbound]
+        control = ControlWorker(
+            party=self.config.party,
+            gateway_user=user_from_url(broker.url),
+            channel=await self._transactional_channel(),
+            publishers=self.publishers,
+            archive=self.archive,
+            metrics=self.metrics,
+            own_keys=Keyring([self.signing_key.public()]),
+            max_envelope_age=self.config.limits.max_envelope_age,
+            outbound_context=self._outbound_context,
+            inbound_context=self._inbound_context,
+            on_state_lost=self._lose_state,
+            prepare=self._prepare,
+        )
+        self._workers = [outbound, inbound, control]
         self._worker_tasks = [asyncio.ensure_future(worker.run()) for worker in self._workers]
         for task in self._worker_tasks:
             task.add_done_callback(self._task_done)
@@ -182,15 +241,38 @@ class Gateway:
     async def _prepare(self) -> None:
         if self._state_lost:
             await self._rebuild_state()
+        else:
+            await self._follow()
+
+    async def _follow(self) -> None:
+        """Apply what other replicas sharing the archive appended since we last looked: their
+        roster, consent and provenance changes, the envelopes whose receipts may come to us.
+        Alone on the archive this is one look at its head."""
+        archive = self.archive
+        async with archive.lock:
+            head, _ = await archive.head()
+            ours = sum(1 for seq in archive.own if seq > self._applied_seq)
+            if head - self._applied_seq > ours:
+                async for record in archive.iter_records(after_seq=self._applied_seq):
+                    if record.seq not in archive.own:
+                        self.state.replay_record(
+                            record.kind, record.outcome, record.payload, record.occurred_at
+                        )
+                    head = max(head, record.seq)
+            self._applied_seq = head
+            archive.own.clear()
 
     async def _rebuild_state(self) -> None:
         state = PartyState(self.config.party)
         count = 0
-        async for record in self.archive.iter_records():
-            state.replay_record(record.kind, record.outcome, record.payload, record.occurred_at)
-            count += 1
-        self.state = state
-        self._state_lost = False
+        async with self.archive.lock:
+            async for record in self.archive.iter_records():
+                state.replay_record(record.kind, record.outcome, record.payload, record.occurred_at)
+                count += 1
+                self._applied_seq = record.seq
+            self.archive.own.clear()
+            self.state = state
+            self._state_lost = False
         log.info("gateway.state_rebuilt", records=count, party=self.config.party)
 
     def _outbound_context(self, now: datetime) -> OutboundContext:
@@ -221,19 +303,25 @@ class Gateway:
         }
         for party, publisher in self.publishers.items():
             checks[f"broker.{party}"] = publisher.connected
+        checks["archive"] = await self._archive_answers()
+        return checks
+
+    async def _archive_answers(self) -> bool:
         try:
             await self.archive.ping()
-            checks["archive"] = True
+            answers = True
         except Exception:
-            checks["archive"] = False
-        self.metrics.archive_up.set(1 if checks["archive"] else 0)
-        return checks
+            answers = False
+        self.metrics.archive_up.set(1 if answers else 0)
+        return answers
 
     async def _housekeeping(self) -> None:
         overdue_after = timedelta(seconds=self.config.limits.receipt_overdue_s)
+        # First round at once: the gauges are right from the first scrape. archive_up is kept
+        # here too, since Prometheus scrapes /metrics and may never probe /readyz.
         while True:
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
             now = datetime.now(UTC)
+            await self._archive_answers()
             self.metrics.signing_key_expiry_days.labels(self.signing_key.key_id).set(
                 days_to_expiry(self.signing_key, now)
             )
@@ -241,6 +329,9 @@ class Gateway:
             for party in self.publishers:
                 self.metrics.receipts_pending.labels(party).set(
                     self.state.receipts.pending_count(party)
+                )
+                self.metrics.receipts_overdue.labels(party).set(
+                    self.state.receipts.overdue_count(party)
                 )
             for pending in overdue:
                 self.metrics.record_receipt_overdue(pending.counterparty)
@@ -258,6 +349,7 @@ class Gateway:
             ]
             with contextlib.suppress(PublishRefused):
                 await self._status_publisher.publish_all(events)
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
 
     async def _watch_backlog(self) -> None:
         assert self._local is not None

@@ -35,12 +35,17 @@ class PartyState:
     consent: ConsentRegistry = field(default_factory=ConsentRegistry)
     provenance: ProvenanceIndex = field(default_factory=ProvenanceIndex)
     receipts: ReceiptTracker = field(default_factory=ReceiptTracker)
+    # Our own officers as each counterparty knows them: its gateway checks our envelopes
+    # against its copy of our roster, which only the assignments sent to it build.
+    announced: dict[str, Roster] = field(default_factory=dict)
 
     def sent(self, envelope: Mapping[str, Any], submission_id: str, at: datetime) -> None:
         """Apply an envelope this gateway signed and is sending."""
         self.provenance.add(known_from_envelope(envelope, received=False))
         if envelope["type"] == "liaison.assignment":
             self.roster.apply(self.party, envelope["body"], at)
+            recipient = envelope["recipient"]
+            self.announced.setdefault(recipient, Roster()).apply(self.party, envelope["body"], at)
         if envelope["type"] != "receipt":
             self.receipts.expect(
                 envelope["id"],

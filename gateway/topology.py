@@ -17,6 +17,10 @@ DELIVER = "gw.deliver"
 STATUS = "gw.status"
 REJECTED = "gw.rejected"
 QUARANTINE = "gw.quarantine"
+# Internal, not part of the wire contract: operator requests (replay, release, operator
+# submissions) to the running gateway. Only the gateway's own broker user may write gw.*;
+# back-office users may write gw.submit alone (deploy/rabbitmq/definitions.json).
+CONTROL = "gw.control"
 
 REASON_HEADER = "x-gw-reason"
 DETAIL_HEADER = "x-gw-detail"
@@ -92,8 +96,18 @@ async def declare(channel: AbstractChannel, submit_max_length: int) -> None:
         await queue.bind(declared[name], routing_key="#")
 
 
+async def declare_internal(channel: AbstractChannel, max_length: int) -> None:
+    """Declare the gateway's internal names (not the contract's): the gw.control queue."""
+    exchange = await channel.declare_exchange(CONTROL, ExchangeType.FANOUT, durable=True)
+    queue = await channel.declare_queue(
+        CONTROL, durable=True, arguments=work_queue_arguments(max_length)
+    )
+    await queue.bind(exchange, routing_key="#")
+
+
 async def provision(url: str, submit_max_length: int) -> None:
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
         await declare(channel, submit_max_length)
+        await declare_internal(channel, submit_max_length)

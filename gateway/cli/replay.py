@@ -1,9 +1,241 @@
-"""Placeholder until the replay commands land."""
+"""``gateway replay``: re-deliver, re-send or re-process archived messages after an incident.
+
+The command selects records from the archive, then asks the running gateway to replay each one
+(through ``gw.control``, as the gateway's broker user) and waits for every answer: the gateway
+re-runs validation and the third-party rule with what it knows now, and archives the replay.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiormq
+from sqlalchemy.exc import SQLAlchemyError
+from tqdm import tqdm
+
+from gateway.archive import ArchiveStore, Record, SearchFilter, open_archive
+from gateway.archive.records import parse_time
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.control_client import Answer, ControlClient
+from gateway.logging import configure_logging
+from gateway.replay import (
+    PASSED,
+    REQUEST_KINDS,
+    TARGETS,
+    ReplayPlan,
+    Selection,
+    Target,
+    answer_line,
+    describe,
+    pause_before,
+    plan_lines,
+    plan_replay,
+    released_records,
+    result_of,
+    summary,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+DEFAULT_TIMEOUT_S = 30.0
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    del commands
+    parser = commands.add_parser(
+        "replay",
+        help="replay archived messages to gw.deliver, to the peer, or through the checks again",
+        description=(
+            "Select archived records and have the running gateway replay them: 'deliver' "
+            "re-delivers received envelopes to the local gw.deliver (header x-gw-replay-of), "
+            "'peer' re-sends sent envelopes unchanged to their recipient, 'reprocess' runs "
+            "rejected or quarantined submissions through validation and the third-party rule "
+            "again and forwards what passes now."
+        ),
+    )
+    parser.add_argument("--config", type=Path, required=True, metavar="FILE")
+    parser.add_argument(
+        "--id",
+        action="append",
+        default=[],
+        dest="ids",
+        metavar="ID",
+        help="a seq, envelope id or message id (repeatable)",
+    )
+    parser.add_argument("--since", type=instant, help="recorded at or after (RFC 3339)")
+    parser.add_argument("--until", type=instant, help="recorded before (RFC 3339)")
+    parser.add_argument("--type", action="append", default=[], help="message type (repeatable)")
+    parser.add_argument("--outcome", action="append", default=[], help="outcome (repeatable)")
+    parser.add_argument("--kind", action="append", default=[], help="record kind (repeatable)")
+    parser.add_argument("--target", choices=TARGETS, required=True)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list what would be replayed; change nothing"
+    )
+    parser.add_argument("--rate", type=positive_float, help="at most N requests per second")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds to wait for the answers after the last request (default 30)",
+    )
+    parser.set_defaults(handler=run_command(_replay, "replay"))
+
+
+def instant(text: str) -> datetime:
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)"
+        ) from None
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def run_command(
+    handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], name: str
+) -> Callable[[argparse.Namespace], int]:
+    """A synchronous argparse handler running ``handler``; the answer goes to stdout."""
+
+    def run(args: argparse.Namespace) -> int:
+        configure_logging("auto", level="warning")
+        try:
+            return asyncio.run(handler(args))
+        except (OSError, SQLAlchemyError, aiormq.exceptions.AMQPError) as exc:
+            print(f"gateway {name}: unavailable: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+
+    return run
+
+
+def existing_archive(config: GatewayConfig) -> str:
+    """The archive URL; operator commands read it, so a mistyped path must not create one."""
+    url = config.archive.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
+        raise ConfigError(f"no archive file at {url[len(prefix) :]}")
+    return url
+
+
+async def with_archive(config: GatewayConfig, use: Callable[[ArchiveStore], Awaitable[int]]) -> int:
+    store = open_archive(existing_archive(config))
+    try:
+        await store.open()
+        return await use(store)
+    finally:
+        await store.close()
+
+
+async def records_for_id(store: ArchiveStore, ident: str) -> list[Record]:
+    """Records a seq, envelope id or message id names."""
+    found: dict[int, Record] = {}
+    if ident.isdigit():
+        record = await store.get(int(ident))
+        if record is not None:
+            found[record.seq] = record
+    for criteria in (SearchFilter(envelope_ids=[ident]), SearchFilter(message_ids=[ident])):
+        found.update((r.seq, r) for r in await store.search(criteria))
+    return [found[seq] for seq in sorted(found)]
+
+
+async def _select(
+    store: ArchiveStore, selection: Selection, target: Target
+) -> tuple[list[Record], list[str]]:
+    """Candidate records, and the ids that named no record at all."""
+    if selection.ids:
+        candidates: list[Record] = []
+        unknown: list[str] = []
+        for ident in selection.ids:
+            found = await records_for_id(store, ident)
+            if not found:
+                unknown.append(ident)
+            candidates += [r for r in found if selection.matches(r)]
+        return candidates, unknown
+    kinds, outcomes = selection.search_kinds_outcomes(target)
+    if not kinds or not outcomes:
+        return [], []
+    criteria = SearchFilter(
+        since=selection.since,
+        until=selection.until,
+        kinds=kinds,
+        types=selection.types,
+        outcomes=outcomes,
+    )
+    return await store.search(criteria), []
+
+
+async def released(store: ArchiveStore) -> dict[int, Record]:
+    return released_records(
+        await store.search(SearchFilter(kinds=REQUEST_KINDS, outcomes=sorted(PASSED)))
+    )
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    selection = Selection(
+        ids=tuple(args.ids),
+        since=args.since,
+        until=args.until,
+        types=tuple(args.type),
+        outcomes=tuple(args.outcome),
+        kinds=tuple(args.kind),
+    )
+    if selection == Selection():
+        raise ConfigError("select something: --id, --since, --until, --type, --outcome or --kind")
+    target: Target = args.target
+
+    async def plan_from(store: ArchiveStore) -> int:
+        candidates, unknown = await _select(store, selection, target)
+        done = await released(store) if target == "reprocess" else {}
+        plan = plan_replay(candidates, target, released=done, new_id=lambda: str(uuid.uuid4()))
+        for ident in unknown:
+            print(f"gateway replay: no archive record for {ident!r}", file=sys.stderr)
+        for line in plan_lines(plan, dry_run=args.dry_run):
+            print(line)
+        if args.dry_run:
+            print("dry run: nothing was sent")
+            return EXIT_FAILED if unknown else EXIT_OK
+        answered = await send_plan(config, plan, rate=args.rate, timeout=args.timeout)
+        return EXIT_OK if answered and not unknown else EXIT_FAILED
+
+    return await with_archive(config, plan_from)
+
+
+async def send_plan(
+    config: GatewayConfig, plan: ReplayPlan, *, rate: float | None, timeout: float
+) -> bool:
+    """Send every planned request at ``rate``, wait for the answers, print them; all answered?"""
+    if not plan.planned:
+        print(summary([], len(plan.skipped)))
+        return True
+    with tqdm(total=len(plan.planned), file=sys.stderr, unit="msg", desc="replayed") as bar:
+
+        def progress(_: Answer) -> None:
+            bar.update(1)
+
+        async with ControlClient(config.broker.url, on_answer=progress) as client:
+            started = time.monotonic()
+            for index, planned in enumerate(plan.planned):
+                await asyncio.sleep(pause_before(index, rate, time.monotonic() - started))
+                await client.send(planned.request)
+            answers = await client.wait([p.request.request_id for p in plan.planned], timeout)
+    results = []
+    for planned in plan.planned:
+        event = answers[planned.request.request_id]
+        results.append(result_of(event))
+        print(f"{describe(planned.record)}: {answer_line(event)}")
+    print(summary(results, len(plan.skipped)))
+    return all(event is not None for event in answers.values())

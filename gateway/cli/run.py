@@ -62,5 +62,6 @@ def _demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
     configs = [load_config(path) for path in args.config]
-    configure_logging(configs[0].log_format)
+    # The demonstration's own lines are the point; the gateways' logs only when they warn.
+    configure_logging(configs[0].log_format, level="warning")
     return asyncio.run(run_demo(configs, keep_running=not args.exit))

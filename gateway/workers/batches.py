@@ -12,6 +12,50 @@ from collections.abc import Awaitable, Callable
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from gateway.archive import ArchiveStore
+
+DELIVERY_COUNT_HEADER = "x-delivery-count"
+HOLD_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
+
+
+def delivery_attempt(message: AbstractIncomingMessage) -> int:
+    """Which delivery of ``message`` this is, counting from 1: quorum queues count the earlier
+    ones (given back by a nack, a lost channel or a crashed consumer) in x-delivery-count."""
+    count = (message.headers or {}).get(DELIVERY_COUNT_HEADER)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        return 1
+    return count + 1
+
+
+class Hold:
+    """Whether a worker keeps a batch whose archive step failed, unacknowledged, to try again.
+
+    An outage (the archive does not answer) is waited out: giving the messages back instead would
+    count every round as a failed delivery towards the broker's delivery limit, which
+    dead-letters them. A batch that keeps failing while the archive answers is no outage; after
+    ``max_attempts`` rounds it is given back, and the broker's delivery limit is the backstop.
+    """
+
+    def __init__(self, archive: ArchiveStore, max_attempts: int) -> None:
+        self._archive = archive
+        self._max_attempts = max_attempts
+        self.failures = 0
+
+    async def again(self) -> bool:
+        """After a failure: wait, then True to try again, or False to give the batch back."""
+        self.failures += 1
+        if self.failures >= self._max_attempts and await self._archive_answers():
+            return False
+        await asyncio.sleep(HOLD_DELAYS_S[min(self.failures, len(HOLD_DELAYS_S)) - 1])
+        return True
+
+    async def _archive_answers(self) -> bool:
+        try:
+            await self._archive.ping()
+        except Exception:
+            return False
+        return True
+
 
 class Batcher:
     def __init__(self, max_size: int, linger_s: float) -> None:

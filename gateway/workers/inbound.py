@@ -3,11 +3,16 @@
 Each AMQP message is a frame of envelopes; each envelope is verified, accepted or refused on its
 own. Deliveries and the ack of the frame are one broker transaction, so a crash never delivers
 twice: a frame that comes back redelivered was not delivered from (see gateway.amqp).
+
+An envelope whose processing fails unexpectedly sends its frame back to the queue alone; on the
+frame's limits.max_attempts-th delivery it is rejected (processing.failed) and the rest of the
+frame goes on. While the archive is unavailable a batch is held, unacknowledged, and retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import defaultdict
@@ -30,7 +35,7 @@ from gateway.outgoing import Outgoing
 from gateway.receipts import ReceiptError, receipt_body
 from gateway.signing import sign_envelope
 from gateway.stamping import new_envelope_id, rfc3339
-from gateway.workers.batches import Batcher
+from gateway.workers.batches import Batcher, Hold, delivery_attempt
 
 log = structlog.get_logger(__name__)
 
@@ -43,8 +48,23 @@ def receipt_key(provider: str, envelope_id: str) -> str:
     return f"receipt:{provider}:{envelope_id}"
 
 
+def _short(value: object) -> str | None:
+    """A field of a refused envelope fit for a log line or an AMQP property: unverified input,
+    so kept short, and only when it is encodable (no lone surrogate)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return value if len(value.encode()) <= 100 else None
+    except UnicodeEncodeError:
+        return None
+
+
 def compact(obj: Mapping[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        # A lone surrogate: legal as a JSON escape, not encodable as UTF-8, so kept escaped.
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -59,6 +79,8 @@ class Arrival:
     receipt: dict[str, Any] | None = None
     resend_receipt: bytes | None = None
     status: tuple[str, str, str] | None = None  # (status, submission_id, type) for receipts
+    sent_at: datetime | None = None  # for a receipt: when we sent the envelope it settles
+    retry: bool = False  # processing failed unexpectedly and its frame has attempts left
 
 
 @dataclass
@@ -89,6 +111,7 @@ class InboundWorker:
         on_state_lost: Callable[[], Any],
         prepare: Callable[[], Awaitable[None]],
         max_message_bytes: int,
+        max_attempts: int,
     ) -> None:
         self._party = party
         self._channel = channel
@@ -100,7 +123,8 @@ class InboundWorker:
         self._context = context
         self._on_state_lost = on_state_lost
         self._prepare = prepare
-        self._max_bytes = max_message_bytes
+        self._max_bytes = outgoing.max_frame_bytes(max_message_bytes)
+        self._max_attempts = max_attempts
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -135,42 +159,109 @@ class InboundWorker:
         return plan
 
     async def process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
-        await self._prepare()
-        now = datetime.now(UTC)
-        self._metrics.in_flight.labels("inbound").set(len(batch))
-        plan = self._unpack(batch)
+        in_flight = self._metrics.in_flight.labels("inbound")
+        in_flight.set(len(batch))
         try:
-            await self._decide(plan.arrivals, now)
-            entries = self._entries(plan, now)
-            started = time.perf_counter()
-            await self._archive.append(entries)
-            elapsed = time.perf_counter() - started
-            self._metrics.archive_write_seconds.observe(elapsed)
-            self._metrics.archive_batch_size.observe(len(entries))
-            self._metrics.stage_seconds.labels("archive").observe(elapsed)
-        except Exception:
-            log.exception("inbound.archive_failed", batch=len(batch))
-            self._on_state_lost()
-            for message in batch:
-                try:
-                    await self._channel.nack(message)
-                except Exception:
-                    break
-            await asyncio.sleep(0.5)
+            await self._process(batch)
+        finally:
+            # Acked, or given back to the queue: either way no longer in the gateway's hands.
+            in_flight.set(0)
+
+    async def _process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+        # Frames of a channel lost since they arrived are back in the queue: not ours to do.
+        batch = [message for message in batch if self._channel.is_current(message)]
+        settled = await self._decide_and_archive(batch) if batch else None
+        if settled is None or not settled[1]:
             return
+        plan, kept, now = settled
         try:
-            await self._channel.commit(self._local_effects(plan, now), batch[-1])
+            effects = self._local_effects(plan, now)
+            with self._metrics.time_stage("publish"):
+                await self._channel.commit(effects, kept[-1])
         except StaleBatch:
             log.warning("inbound.channel_lost", batch=len(batch))
             return
         await self._send_receipts(plan.arrivals)
-        self._metrics.in_flight.labels("inbound").set(0)
+
+    async def _decide_and_archive(
+        self, batch: list[AbstractIncomingMessage]
+    ) -> tuple[Plan, list[AbstractIncomingMessage], datetime] | None:
+        """Decide and archive the batch: the plan and the frames left to ack, or None when the
+        batch was given back. While the archive is unavailable the batch is held
+        unacknowledged and tried again (see Hold)."""
+        hold = Hold(self._archive, self._max_attempts)
+        while True:
+            try:
+                await self._prepare()
+                now = datetime.now(UTC)
+                plan = self._unpack(batch)
+                await self._decide(plan.arrivals, now)
+                batch = await self._retry_later(plan, batch)
+                entries = self._entries(plan, now)
+                started = time.perf_counter()
+                await self._archive.append(entries)
+                elapsed = time.perf_counter() - started
+                self._metrics.archive_write_seconds.observe(elapsed)
+                self._metrics.archive_batch_size.observe(len(entries))
+                self._metrics.stage_seconds.labels("archive").observe(elapsed)
+                return plan, batch, now
+            except Exception:
+                log.exception("inbound.archive_failed", batch=len(batch), attempt=hold.failures)
+                self._on_state_lost()
+            if (
+                not batch
+                or not await hold.again()
+                or self._stopping.is_set()
+                or not self._channel.is_current(batch[0])
+            ):
+                for message in batch:
+                    try:
+                        await self._channel.nack(message)
+                    except Exception:
+                        break
+                return None
+
+    def _failed(self, arrival: Arrival, error: Exception) -> Refused:
+        """An unexpected error processing one envelope must not hold up the batch: its frame
+        goes back for another attempt, and after max_attempts the envelope is rejected."""
+        attempt = delivery_attempt(arrival.message)
+        log.exception(
+            "inbound.processing_failed",
+            message_id=arrival.message.message_id,
+            envelope_id=_short(arrival.raw.get("id")),
+            attempt=attempt,
+            max_attempts=self._max_attempts,
+        )
+        arrival.retry = attempt < self._max_attempts
+        return Refused(
+            "processing.failed",
+            f"{type(error).__name__} on each of {attempt} attempts: {str(error)[:200]}",
+        )
+
+    async def _retry_later(
+        self, plan: Plan, batch: list[AbstractIncomingMessage]
+    ) -> list[AbstractIncomingMessage]:
+        """Give back the frames with an envelope to retry, all their envelopes with them."""
+        again = {id(a.message) for a in plan.arrivals if a.retry}
+        if not again:
+            return batch
+        # Envelopes of those frames that went through may have changed the state already.
+        self._on_state_lost()
+        for message in batch:
+            if id(message) in again:
+                with contextlib.suppress(Exception):  # a lost channel gives it back anyway
+                    await self._channel.nack(message)
+        plan.arrivals = [a for a in plan.arrivals if id(a.message) not in again]
+        return [message for message in batch if id(message) not in again]
 
     async def _decide(self, arrivals: list[Arrival], now: datetime) -> None:
         ctx = self._context(now)
         with self._metrics.time_stage("verify"):
             for arrival in arrivals:
-                arrival.decision = decide_envelope(arrival.raw, ctx)
+                try:
+                    arrival.decision = decide_envelope(arrival.raw, ctx)
+                except Exception as exc:
+                    arrival.decision = self._failed(arrival, exc)
         verified = [a for a in arrivals if isinstance(a.decision, Verified)]
         keys: list[str] = []
         for arrival in verified:
@@ -181,7 +272,11 @@ class InboundWorker:
         claimed = await self._archive.claimed_many(keys) if keys else {}
         seen: set[str] = set()
         for arrival in verified:
-            self._settle(arrival, claimed, seen, ctx, now)
+            try:
+                self._settle(arrival, claimed, seen, ctx, now)
+            except Exception as exc:
+                self._on_state_lost()  # the envelope may be applied to the state halfway
+                arrival.decision = self._failed(arrival, exc)
 
     def _settle(
         self,
@@ -231,6 +326,7 @@ class InboundWorker:
                 return
             if pending is not None:
                 arrival.status = ("delivered", pending.submission_id, pending.type)
+                arrival.sent_at = pending.sent_at
             return
         arrival.deliver = True
         ctx.state.received(arrival.raw, now)
@@ -363,6 +459,12 @@ class InboundWorker:
                 )
             )
             self._metrics.record_outcome("inbound", "unknown", "none", "rejected", bad.reason)
+            log.warning(
+                "inbound.frame_refused",
+                message_id=bad.message.message_id,
+                reason=bad.reason,
+                decision="rejected",
+            )
         for arrival in plan.arrivals:
             effects.extend(self._effects_of(arrival, now))
         return effects
@@ -373,9 +475,15 @@ class InboundWorker:
             self._metrics.record_outcome(
                 "inbound", str(arrival.raw.get("type")), "none", "rejected", decision.reason
             )
+            originator = arrival.raw.get("originator")
             log.warning(
                 "inbound.refused",
-                envelope_id=arrival.raw.get("id"),
+                message_id=arrival.message.message_id,
+                envelope_id=_short(arrival.raw.get("id")),
+                type=_short(arrival.raw.get("type")),
+                provider=_short(originator.get("party"))
+                if isinstance(originator, Mapping)
+                else None,
                 reason=decision.reason,
                 decision="rejected",
             )
@@ -385,7 +493,7 @@ class InboundWorker:
                     compact(arrival.raw),
                     reason=decision.reason,
                     detail=decision.detail,
-                    message_id=str(arrival.raw.get("id") or ""),
+                    message_id=_short(arrival.raw.get("id")),
                     content_type=topology.JSON_CONTENT_TYPE,
                     extra={"x-gw-stage": "inbound"},
                 )
@@ -395,8 +503,10 @@ class InboundWorker:
         provider = env.originator.party
         if arrival.status is not None:
             status, submission_id, type_ = arrival.status
+            # Outbound end to end: from our decision on the submission to the peer's receipt.
+            sent_at = arrival.sent_at or env.created_at
             self._metrics.observe_end_to_end(
-                "outbound", provider, max(0.0, (now - env.created_at).total_seconds())
+                "outbound", provider, max(0.0, (now - sent_at).total_seconds())
             )
             return [
                 outgoing.status(
@@ -417,6 +527,7 @@ class InboundWorker:
         )
         log.info(
             "inbound.delivered",
+            message_id=arrival.message.message_id,
             envelope_id=env.id,
             type=env.type,
             provider=provider,

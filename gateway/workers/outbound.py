@@ -1,8 +1,11 @@
 """The outbound worker: gw.submit -> decisions -> archive -> counterparty -> ack.
 
 A batch goes through four steps, and a source message is acked only after all of them:
-1. decide every submission (pure), claiming its idempotency key;
-2. archive every outcome in one transaction;
+1. decide every submission (pure), claiming its idempotency key; one whose decision fails
+   unexpectedly goes back to the queue alone, and is rejected (processing.failed) on its
+   limits.max_attempts-th delivery;
+2. archive every outcome in one transaction (held and retried, unacknowledged, while the
+   archive is unavailable);
 3. publish one frame per counterparty and wait for the confirms (held and retried while the
    counterparty is unreachable, so the backlog stays in gw.submit);
 4. in one broker transaction: status events, copies to gw.rejected/gw.quarantine, the ack.
@@ -11,6 +14,7 @@ A batch goes through four steps, and a source message is acked only after all of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import defaultdict
@@ -37,7 +41,7 @@ from gateway.outbound import (
 )
 from gateway.outgoing import Outgoing
 from gateway.stamping import new_envelope_id
-from gateway.workers.batches import Batcher
+from gateway.workers.batches import Batcher, Hold, delivery_attempt
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +74,7 @@ class Item:
     key: str | None
     decision: OutboundDecision | None = None
     appended: Appended | None = None
+    retry: bool = False  # its decision failed unexpectedly and it has attempts left
 
 
 def entry_for(item: Item, party: str, now: datetime) -> Entry:
@@ -133,6 +138,8 @@ class OutboundWorker:
         context: Callable[[datetime], OutboundContext],
         on_state_lost: Callable[[], Any],
         prepare: Callable[[], Awaitable[None]],
+        max_message_bytes: int,
+        max_attempts: int,
     ) -> None:
         self._channel = channel
         self._publishers = publishers
@@ -141,7 +148,9 @@ class OutboundWorker:
         self._batcher = batcher
         self._context = context
         self._on_state_lost = on_state_lost
+        self._max_frame_bytes = outgoing.max_frame_bytes(max_message_bytes)
         self._prepare = prepare
+        self._max_attempts = max_attempts
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -166,27 +175,80 @@ class OutboundWorker:
         return None
 
     async def process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
-        await self._prepare()
-        now = datetime.now(UTC)
-        self._metrics.in_flight.labels("outbound").set(len(batch))
-        items = [self._item(message) for message in batch]
+        in_flight = self._metrics.in_flight.labels("outbound")
+        in_flight.set(len(batch))
         try:
-            await self._decide(items, now)
-            await self._archive_all(items, now)
-        except Exception:
-            # The archive is unavailable: nothing is forwarded unarchived. The messages go back
-            # to the queue and the derived state is rebuilt from what the archive really holds.
-            log.exception("outbound.archive_failed", batch=len(items))
-            self._on_state_lost()
-            await self._give_back(items)
-            await asyncio.sleep(RETRY_DELAYS_S[1])
+            await self._process(batch)
+        finally:
+            # Acked, or given back to the queue: either way no longer in the gateway's hands.
+            in_flight.set(0)
+
+    async def _process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+        # Messages of a channel lost since they arrived are back in the queue: not ours to do.
+        batch = [message for message in batch if self._channel.is_current(message)]
+        if not batch:
             return
+        settled = await self._decide_and_archive([self._item(message) for message in batch])
+        if settled is None or not settled[0]:
+            return
+        items, now = settled
         sent = await self._forward(items)
         if not sent:
             await self._give_back(items)
             return
         await self._commit(items, now)
-        self._metrics.in_flight.labels("outbound").set(0)
+
+    async def _decide_and_archive(self, items: list[Item]) -> tuple[list[Item], datetime] | None:
+        """Decide and archive the batch: what is left of it to forward and ack, or None when it
+        was given back. Nothing is forwarded unarchived: while the archive is unavailable the
+        batch is held unacknowledged and tried again, with the derived state rebuilt from what
+        the archive really holds."""
+        hold = Hold(self._archive, self._max_attempts)
+        while True:
+            try:
+                await self._prepare()
+                now = datetime.now(UTC)
+                await self._decide(items, now)
+                items = await self._retry_later(items)
+                if items:
+                    await self._archive_all(items, now)
+                return items, now
+            except Exception:
+                log.exception("outbound.archive_failed", batch=len(items), attempt=hold.failures)
+                self._on_state_lost()
+            if (
+                not items
+                or not await hold.again()
+                or self._stopping.is_set()
+                or not self._channel.is_current(items[0].message)
+            ):
+                await self._give_back(items)
+                return None
+
+    def _failed(self, item: Item, error: Exception) -> Rejected | None:
+        """An unexpected error deciding one submission must not hold up the batch: the
+        submission goes back for another attempt, and after max_attempts it is rejected."""
+        attempt = delivery_attempt(item.message)
+        log.exception(
+            "outbound.processing_failed",
+            message_id=item.delivery.message_id,
+            attempt=attempt,
+            max_attempts=self._max_attempts,
+        )
+        if attempt < self._max_attempts:
+            item.retry = True
+            return None
+        return Rejected(
+            "processing.failed",
+            f"{type(error).__name__} on each of {attempt} attempts: {str(error)[:200]}",
+        )
+
+    async def _retry_later(self, items: list[Item]) -> list[Item]:
+        for item in items:
+            if item.retry:
+                with contextlib.suppress(Exception):  # a lost channel gives it back anyway
+                    await self._channel.nack(item.message)
+        return [item for item in items if not item.retry]
 
     def _item(self, message: AbstractIncomingMessage) -> Item:
         delivery = delivery_of(message)
@@ -198,14 +260,22 @@ class OutboundWorker:
         seen: set[str] = set()
         ctx = self._context(now)
         for item in items:
+            item.decision, item.appended, item.retry = None, None, False
             if item.key is not None and (item.key in claimed or item.key in seen):
                 continue
             if item.key is not None:
                 seen.add(item.key)
-            with self._metrics.time_stage("validate"):
-                item.decision = decide_submission(item.delivery, ctx)
-            if isinstance(item.decision, Accepted):
-                ctx.state.sent(item.decision.envelope, item.delivery.message_id or "", now)
+            decision: OutboundDecision | None = None
+            try:
+                with self._metrics.time_stage("validate"):
+                    decision = decide_submission(item.delivery, ctx)
+                if isinstance(decision, Accepted):
+                    ctx.state.sent(decision.envelope, item.delivery.message_id or "", now)
+                item.decision = decision
+            except Exception as exc:
+                if isinstance(decision, Accepted):
+                    self._on_state_lost()  # applied to the state halfway, perhaps
+                item.decision = self._failed(item, exc)
 
     async def _archive_all(self, items: list[Item], now: datetime) -> None:
         entries = []
@@ -262,11 +332,12 @@ class OutboundWorker:
                 await asyncio.gather(
                     *(
                         self._publishers[recipient].publish_all(
-                            [
-                                outgoing.frame(
-                                    envs, frame_id=new_envelope_id(), exchange=topology.INBOUND
-                                )
-                            ]
+                            outgoing.frames(
+                                envs,
+                                max_bytes=self._max_frame_bytes,
+                                exchange=topology.INBOUND,
+                                new_id=new_envelope_id,
+                            )
                         )
                         for recipient, envs in frames.items()
                     )
@@ -328,7 +399,9 @@ class OutboundWorker:
                         detail=detail,
                     )
                 )
-                for provider in route.providers:
+                # Only the providers whose consent is missing blocked the route; route.providers
+                # also holds this Party and providers whose consent was found.
+                for provider in sorted({provider for provider, _ in route.missing}):
                     self._metrics.record_consent_block(provider, decision.submission.recipient)
                 self._metrics.record_outcome(
                     "outbound",
@@ -382,19 +455,27 @@ class OutboundWorker:
                     original.recipient if original and original.recipient else "none",
                     "duplicate",
                 )
+            envelope = decision.envelope if isinstance(decision, Accepted) else None
+            submission = decision.submission if isinstance(decision, Accepted | Blocked) else None
             log.info(
                 "outbound.decided",
                 message_id=d.message_id,
                 system=d.user_id,
+                envelope_id=envelope["id"] if envelope else None,
+                type=submission.type if submission else None,
+                recipient=submission.recipient if submission else None,
                 decision=type(decision).__name__.lower() if decision else "duplicate",
-                reason=getattr(decision, "reason", None),
+                reason=decision.route.reason
+                if isinstance(decision, Blocked)
+                else getattr(decision, "reason", None),
             )
         return effects
 
     async def _commit(self, items: list[Item], now: datetime) -> None:
         effects = self._local_effects(items, now)
         try:
-            await self._channel.commit(effects, items[-1].message)
+            with self._metrics.time_stage("publish"):
+                await self._channel.commit(effects, items[-1].message)
         except StaleBatch:
             log.warning("outbound.channel_lost", batch=len(items))
 

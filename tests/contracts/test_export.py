@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -15,6 +17,7 @@ from referencing import Registry, Resource
 import contracts
 from contracts import all_specs, amqp, parse_envelope
 from contracts.export import DEFAULT_ROOT, generate, stale, write
+from gateway import topology
 from gateway.cli import main
 
 SHARED_SCHEMAS = Path(__file__).parents[2] / ".." / "shared" / "schemas"
@@ -120,29 +123,69 @@ def test_asyncapi_is_valid_against_the_official_schema() -> None:
     assert not validator.is_valid(broken)
 
 
+def _bindings() -> list[dict[str, Any]]:
+    return [channel["bindings"]["amqp"] for channel in _asyncapi()["channels"].values()]
+
+
 def test_asyncapi_describes_every_exchange_queue_and_header() -> None:
-    document = _asyncapi()
-    bindings = [channel["bindings"]["amqp"] for channel in document["channels"].values()]
-    exchanges = {b["exchange"]["name"] for b in bindings if b["is"] == "routingKey"}
+    bindings = _bindings()
+    exchanges = {
+        b["exchange"]["name"]: b["exchange"]["type"] for b in bindings if b["is"] == "routingKey"
+    }
     queues = {b["queue"]["name"] for b in bindings if b["is"] == "queue"}
-    assert exchanges == {
-        amqp.SUBMIT_EXCHANGE,
-        amqp.INBOUND_EXCHANGE,
-        amqp.DELIVER_EXCHANGE,
-        amqp.STATUS_EXCHANGE,
-    }
-    assert queues == {
-        amqp.SUBMIT_QUEUE,
-        amqp.INBOUND_QUEUE,
-        amqp.REJECTED_QUEUE,
-        amqp.QUARANTINE_QUEUE,
-    }
-    messages = document["components"]["messages"]
+    assert exchanges == amqp.EXCHANGE_TYPES
+    assert queues == set(amqp.QUEUES)
+    messages = _asyncapi()["components"]["messages"]
     for name in ("rejected", "quarantined"):
         headers = messages[name]["headers"]["properties"]
         assert set(headers) == {amqp.REASON_HEADER, amqp.DETAIL_HEADER}
-    submissions = document["channels"]["submitExchange"]["messages"]
+    assert set(messages["envelope.v1"]["headers"]["properties"]) == {
+        amqp.PROVIDER_HEADER,
+        amqp.TYPE_HEADER,
+    }
+    assert messages["frame.v1"]["contentType"] == amqp.FRAME_CONTENT_TYPE
+    submissions = _asyncapi()["channels"]["submitExchange"]["messages"]
     assert len(submissions) == len(all_specs())
+
+
+@dataclass
+class _RecordingQueue:
+    name: str
+    bound_to: list[tuple[str, str]] = field(default_factory=list)
+
+    async def bind(self, exchange: Any, routing_key: str = "") -> None:
+        self.bound_to.append((getattr(exchange, "name", exchange), routing_key))
+
+
+@dataclass
+class _RecordingChannel:
+    exchanges: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, _RecordingQueue] = field(default_factory=dict)
+
+    async def declare_exchange(self, name: str, kind: Any, **options: Any) -> Any:
+        assert options.get("durable") is True, name
+        self.exchanges[name] = getattr(kind, "value", kind)
+        return SimpleNamespace(name=name)
+
+    async def declare_queue(self, name: str, **options: Any) -> _RecordingQueue:
+        assert options.get("durable") is True, name
+        self.queues[name] = _RecordingQueue(name)
+        return self.queues[name]
+
+
+async def test_the_gateway_declares_the_topology_the_contract_describes() -> None:
+    channel = _RecordingChannel()
+    await topology.declare(channel, 1000)  # type: ignore[arg-type]
+    assert channel.exchanges == amqp.EXCHANGE_TYPES
+    assert set(channel.queues) == set(amqp.QUEUES)
+    for queue in channel.queues.values():
+        assert queue.bound_to == [(queue.name, "#")]
+    assert (topology.REASON_HEADER, topology.DETAIL_HEADER) == (
+        amqp.REASON_HEADER,
+        amqp.DETAIL_HEADER,
+    )
+    assert topology.FRAME_CONTENT_TYPE == amqp.FRAME_CONTENT_TYPE
+    assert topology.JSON_CONTENT_TYPE == amqp.CONTENT_TYPE
 
 
 def test_asyncapi_references_resolve() -> None:

@@ -25,6 +25,7 @@ from gateway.client import (
     FINAL_STATUSES,
     StatusInbox,
     SubmissionClient,
+    status_queue_name,
     submission_message,
     user_from_url,
 )
@@ -73,6 +74,12 @@ class IncomingMessage:
 )
 def test_user_comes_from_the_url(url: str, user: str) -> None:
     assert user_from_url(url) == user
+
+
+def test_status_queues_are_fresh_and_under_the_users_prefix() -> None:
+    first, second = status_queue_name("case-desk"), status_queue_name("case-desk")
+    assert first != second
+    assert first.startswith("bo.case-desk.status.")
 
 
 def test_build_validates_and_fills_the_envelope_fields() -> None:

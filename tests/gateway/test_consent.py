@@ -459,6 +459,13 @@ class TestDecideRoute:
         world.registry.apply_decision("d2", A, grant_body(envelope_ids=["w"], recipients=(D,)), T0)
         assert world.route(C, ("w",), pre_approved_now=(D, B, C)).allowed
 
+    def test_envelope_pre_approval_counts_only_for_the_recipients_it_names(self) -> None:
+        world = World(known("w", A, pre_approved=(C,)))
+        assert world.route(C, ("w",)).allowed
+        decision = world.route(C, ("w",), pre_approved_now=(D,))
+        assert decision.missing == ((A, "w"),)
+        assert decision.detail == f"no consent from {A} for envelope w to {D}"
+
     def test_onward_pre_approval_of_the_providers_own_information_is_its_business(self) -> None:
         world = World(W)
         assert world.route(A, ("w",), pre_approved_now=(C,)).allowed

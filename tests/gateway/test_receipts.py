@@ -151,6 +151,21 @@ def test_overdue_reports_each_once_oldest_first() -> None:
     assert tracker.settle("e1", "d", "SCO-RATS") is not None
 
 
+def test_overdue_count_follows_the_overdue_until_their_receipts_arrive() -> None:
+    tracker = _tracker("e1", "e2")
+    tracker.expect("u1", "d-u1", "UNOCT", "s-u", "information.share", T0)
+    after = timedelta(seconds=60)
+    assert tracker.overdue_count() == 0
+    tracker.overdue(T0 + timedelta(seconds=61), after)
+    assert (tracker.overdue_count("SCO-RATS"), tracker.overdue_count("UNOCT")) == (2, 1)
+    tracker.settle("e1", "d-e1", "SCO-RATS")
+    tracker.settle("e1", "d-e1", "SCO-RATS")  # a repeated receipt settles nothing more
+    assert (tracker.overdue_count("SCO-RATS"), tracker.overdue_count()) == (1, 2)
+    tracker.expect("e3", "d-e3", "SCO-RATS", "s-3", "information.share", T0)
+    tracker.settle("e3", "d-e3", "SCO-RATS")  # settled before it was ever overdue
+    assert tracker.overdue_count("SCO-RATS") == 1
+
+
 def test_negative_memory_is_refused() -> None:
     with pytest.raises(ValueError, match="settled_memory"):
         ReceiptTracker(settled_memory=-1)

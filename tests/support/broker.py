@@ -14,7 +14,13 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 from gateway import topology
 from tests.support.services import ADMIN_URL
 
-WORK_QUEUES = (topology.SUBMIT, topology.INBOUND, topology.REJECTED, topology.QUARANTINE)
+WORK_QUEUES = (
+    topology.SUBMIT,
+    topology.INBOUND,
+    topology.REJECTED,
+    topology.QUARANTINE,
+    topology.CONTROL,
+)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,8 +45,20 @@ def make_keys(directory: Path, now: datetime | None = None) -> None:
         generate_key_pair(party, directory, key_id=key_id(party), valid_from=start)
 
 
-def config_text(party: str, keys: Path, archive_url: str, **limits: Any) -> str:
+def config_text(
+    party: str,
+    keys: Path,
+    archive_url: str,
+    *,
+    signing_key: Path | None = None,
+    extra_public_keys: Mapping[str, Sequence[Path]] | None = None,
+    **limits: Any,
+) -> str:
+    """One Party's config; ``signing_key`` replaces the default key, ``extra_public_keys``
+    pins more public keys of a counterparty (rotation, expired keys) beside its default one."""
     vhost, slug, _ = PARTIES[party]
+    signing_key = signing_key or keys / (key_id(party) + ".key")
+    extra = extra_public_keys or {}
     lines = [
         f'party = "{party}"',
         "[broker]",
@@ -59,7 +72,7 @@ def config_text(party: str, keys: Path, archive_url: str, **limits: Any) -> str:
         "[archive]",
         f'url = "{archive_url}"',
         "[keys]",
-        f'signing_key = "{keys / (key_id(party) + ".key")}"',
+        f'signing_key = "{signing_key}"',
     ]
     if limits:
         lines.append("[limits]")
@@ -68,23 +81,39 @@ def config_text(party: str, keys: Path, archive_url: str, **limits: Any) -> str:
         if other == party:
             continue
         role = "partner" if PARTNERS[party] == other else "third-party"
+        public_keys = [keys / (key_id(other) + ".pub.json"), *extra.get(other, ())]
         lines += [
             "[[counterparties]]",
             f'id = "{other}"',
             f'role = "{role}"',
             f'url = "amqp://{slug}-peer:{slug}-peer@{HOST}/{other_vhost}"',
-            f'public_keys = ["{keys / (key_id(other) + ".pub.json")}"]',
+            f"public_keys = {json.dumps([str(p) for p in public_keys])}",
         ]
     return "\n".join(lines) + "\n"
 
 
 def write_config(
-    directory: Path, party: str, keys: Path, archive_url: str | None = None, **limits: Any
+    directory: Path,
+    party: str,
+    keys: Path,
+    archive_url: str | None = None,
+    *,
+    signing_key: Path | None = None,
+    extra_public_keys: Mapping[str, Sequence[Path]] | None = None,
+    **limits: Any,
 ) -> Path:
     _, slug, _ = PARTIES[party]
     url = archive_url or f"sqlite:///{directory / (slug + '.db')}"
     path = directory / f"{slug}.toml"
-    path.write_text(config_text(party, keys, url, **limits))
+    text = config_text(
+        party,
+        keys,
+        url,
+        signing_key=signing_key,
+        extra_public_keys=extra_public_keys,
+        **limits,
+    )
+    path.write_text(text)
     return path
 
 

@@ -1,0 +1,116 @@
+"""The operator tools' side of ``gw.control``: send requests to the running gateway as its own
+broker user, and collect each request's answer from ``gw.status`` by its correlation_id.
+
+The answers queue is exclusive and named ``gw.answers.<random>``: the gateway user may only
+configure ``gw.*`` names, so a server-named (``amq.gen-*``) queue is not available to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable, Collection
+from types import TracebackType
+from typing import Any, Self
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+
+from gateway import topology
+from gateway.client import user_from_url
+from gateway.replay import ControlRequest
+
+# Statuses that answer a control request; routing keys on gw.status are <status>.<type>.
+ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate")
+
+Answer = dict[str, Any]
+
+
+class ControlClient:
+    def __init__(self, url: str, on_answer: Callable[[Answer], None] | None = None) -> None:
+        self._url = url
+        self._user = user_from_url(url)
+        self._on_answer = on_answer
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._expected: set[str] = set()
+        self._answers: dict[str, Answer] = {}
+        self._arrived = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        self._connection = await aio_pika.connect(
+            self._url, client_properties={"connection_name": f"gateway operator {self._user}"}
+        )
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        queue = await self._channel.declare_queue(
+            f"gw.answers.{uuid.uuid4().hex}", exclusive=True, auto_delete=True
+        )
+        for status in ANSWER_STATUSES:
+            await queue.bind(topology.STATUS, routing_key=f"{status}.#")
+        await queue.consume(self._answered, no_ack=True)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def _answered(self, message: AbstractIncomingMessage) -> None:
+        request_id = message.correlation_id
+        if request_id not in self._expected or request_id in self._answers:
+            return
+        try:
+            event = json.loads(message.body)
+        except ValueError:
+            return
+        if not isinstance(event, dict):
+            return
+        self._answers[request_id] = event
+        self._arrived.set()
+        if self._on_answer is not None:
+            self._on_answer(event)
+
+    async def send(self, request: ControlRequest) -> None:
+        """Publish ``request`` (confirmed by the broker); its answer is collected from now on."""
+        assert self._channel is not None
+        self._expected.add(request.request_id)
+        exchange = await self._channel.get_exchange(topology.CONTROL, ensure=False)
+        await exchange.publish(
+            aio_pika.Message(
+                request.to_json(),
+                message_id=request.request_id,
+                user_id=self._user,
+                content_type=topology.JSON_CONTENT_TYPE,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=request.action,
+        )
+
+    def answer(self, request_id: str) -> Answer | None:
+        return self._answers.get(request_id)
+
+    async def wait(self, request_ids: Collection[str], timeout: float) -> dict[str, Answer | None]:
+        """The answer of each request, or None for one unanswered after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not all(rid in self._answers for rid in request_ids):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                break
+        return {rid: self._answers.get(rid) for rid in request_ids}

@@ -1,0 +1,608 @@
+"""The control worker: operator requests on gw.control -> decisions -> archive -> effects -> ack.
+
+``gw.control`` is internal: only this Party's gateway user may write it, and the worker only
+accepts messages whose AMQP ``user_id`` is that user (RabbitMQ validates ``user_id`` against
+the connection), so a back-office system cannot replay, release or submit as the operator.
+
+Requests are decided one at a time, in order: each may depend on what the one before changed
+(a release after the grant that allows it). Per request: decide (pure, gateway.replay, against
+the live state), archive, send to the peer if there is something to send (held and retried
+while the peer is unreachable, like the outbound worker), archive the request's own record,
+then in one broker transaction the local effects (re-delivery, holding-queue copies, the
+answer on gw.status) and the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from gateway import outgoing, topology
+from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
+from gateway.archive import Appended, ArchiveStore, Entry, Record
+from gateway.inbound import InboundContext
+from gateway.keys import Keyring
+from gateway.metrics import GatewayMetrics
+from gateway.outbound import (
+    Accepted,
+    Blocked,
+    Delivery,
+    OutboundContext,
+    Rejected,
+    decide_submission,
+)
+from gateway.outgoing import Outgoing
+from gateway.replay import (
+    MALFORMED,
+    OPERATOR_SYSTEM,
+    UNAUTHORIZED,
+    UNKNOWN_RECORD,
+    ControlRequest,
+    Refusal,
+    RequestError,
+    ResendBlocked,
+    answer,
+    decide_redelivery,
+    decide_resend,
+    operator_delivery,
+    parse_control_request,
+    replay_header,
+    reprocess_delivery,
+    reprocess_key,
+    request_entry,
+    request_id_of,
+)
+from gateway.stamping import new_envelope_id
+from gateway.workers.batches import Batcher
+from gateway.workers.outbound import RETRY_DELAYS_S, Item, entry_for, submission_key
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Send:
+    recipient: str
+    envelope: Mapping[str, Any]
+    headers: Mapping[str, str]
+
+
+@dataclass
+class Outcome:
+    """What one request leads to, in the order it happens."""
+
+    result: str
+    entries: list[Entry] = field(default_factory=list)  # archived before anything leaves
+    send: Send | None = None  # to a counterparty, once archived
+    done: list[Entry] = field(default_factory=list)  # archived once the counterparty confirmed
+    effects: list[Outgoing] = field(default_factory=list)  # committed with the ack
+
+
+def _quarantine_copy(
+    body: bytes, message_id: str | None, blocked: ResendBlocked | Blocked
+) -> Outgoing:
+    route = blocked.route
+    return outgoing.held_copy(
+        topology.QUARANTINE,
+        body,
+        reason=route.reason or "consent.missing",
+        detail=route.detail,
+        message_id=message_id,
+        content_type=topology.JSON_CONTENT_TYPE,
+        extra={
+            "x-gw-providers": ",".join(sorted(route.providers)),
+            "x-gw-missing": json.dumps([list(m) for m in route.missing]),
+            "x-gw-matched": ",".join(route.matched),
+        },
+    )
+
+
+class ControlWorker:
+    def __init__(
+        self,
+        *,
+        party: str,
+        gateway_user: str,
+        channel: TransactionalChannel,
+        publishers: Mapping[str, ConfirmingPublisher],
+        archive: ArchiveStore,
+        metrics: GatewayMetrics,
+        own_keys: Keyring,
+        max_envelope_age: timedelta,
+        outbound_context: Callable[[datetime], OutboundContext],
+        inbound_context: Callable[[datetime], InboundContext],
+        on_state_lost: Callable[[], Any],
+        prepare: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._party = party
+        self._user = gateway_user
+        self._channel = channel
+        self._publishers = publishers
+        self._archive = archive
+        self._metrics = metrics
+        self._own_keys = own_keys
+        self._max_age = max_envelope_age
+        self._outbound_context = outbound_context
+        self._inbound_context = inbound_context
+        self._on_state_lost = on_state_lost
+        self._prepare = prepare
+        self._batcher = Batcher(1, 0.0)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self._channel.consume(topology.CONTROL, self._batcher.on_message)
+        while not self._stopping.is_set():
+            getter = asyncio.ensure_future(self._batcher.next_batch())
+            stopper = asyncio.ensure_future(self._stopping.wait())
+            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                return
+            stopper.cancel()
+            for message in getter.result():
+                await self.process(message)
+
+    async def process(self, message: AbstractIncomingMessage) -> None:
+        await self._prepare()
+        now = datetime.now(UTC)
+        try:
+            outcome = await self._handle(message, now)
+            appended = await self._append(outcome.entries)
+            if any(a.is_duplicate for a in appended):
+                # Another replica claimed the same envelope between our look-up and our commit:
+                # decide again, and the claim's path (its envelope, re-checked) is taken.
+                self._on_state_lost()
+                await self._give_back(message)
+                return
+            if outcome.send is not None and not await self._forward(outcome.send):
+                await self._give_back(message)
+                return
+            await self._append(outcome.done)
+        except Exception:
+            log.exception("control.failed", message_id=message.message_id)
+            self._on_state_lost()
+            await self._give_back(message)
+            await asyncio.sleep(RETRY_DELAYS_S[1])
+            return
+        try:
+            await self._channel.commit(outcome.effects, message)
+        except StaleBatch:
+            log.warning("control.channel_lost", message_id=message.message_id)
+            return
+        log.info("control.decided", request_id=message.message_id, decision=outcome.result)
+
+    async def _handle(self, message: AbstractIncomingMessage, now: datetime) -> Outcome:
+        body = message.body
+        if message.user_id != self._user:
+            return self._refuse_message(
+                message,
+                now,
+                UNAUTHORIZED,
+                f"gw.control takes requests from the gateway's broker user {self._user} only, "
+                f"not from {message.user_id!r}",
+            )
+        try:
+            request = parse_control_request(body)
+        except RequestError as exc:
+            return self._refuse_message(message, now, exc.code, exc.detail)
+        if request.action == "submit":
+            delivery = operator_delivery(request)
+            return await self._submission(message, request, delivery, None, now)
+        assert request.seq is not None
+        record = await self._archive.get(request.seq)
+        if record is None:
+            refusal = Refusal(UNKNOWN_RECORD, f"the archive has no record {request.seq}")
+            return self._refused(request, body, None, refusal, now)
+        if request.target == "deliver":
+            return self._redeliver(request, body, record, now)
+        if request.target == "peer":
+            return self._resend(request, body, record, now)
+        original = reprocess_delivery(record)
+        if isinstance(original, Refusal):
+            return self._refused(request, body, record, original, now)
+        return await self._submission(message, request, original, record, now)
+
+    # --- outcomes ---------------------------------------------------------------------------
+
+    def _refuse_message(
+        self, message: AbstractIncomingMessage, now: datetime, reason: str, detail: str
+    ) -> Outcome:
+        """A message that is not a request this gateway acts on: gw.rejected, archived."""
+        effects = [
+            outgoing.held_copy(
+                topology.REJECTED,
+                message.body,
+                reason=reason,
+                detail=detail,
+                message_id=message.message_id,
+                content_type=message.content_type,
+                extra={"x-gw-stage": "control", "x-gw-system": message.user_id or ""},
+            )
+        ]
+        request_id = request_id_of(message.body)
+        if reason == MALFORMED and request_id is not None:
+            effects.append(
+                answer(
+                    "rejected",
+                    request_id,
+                    at=now,
+                    submission_id=None,
+                    envelope_id=None,
+                    type=None,
+                    reason=reason,
+                    detail=detail,
+                )
+            )
+        entry = Entry(
+            kind="control",
+            outcome="rejected",
+            occurred_at=now,
+            payload=message.body,
+            message_id=message.message_id,
+            system=message.user_id,
+            reason=reason,
+            detail=detail,
+        )
+        return Outcome("rejected", entries=[entry], effects=effects)
+
+    def _refused(
+        self,
+        request: ControlRequest,
+        body: bytes,
+        record: Record | None,
+        refusal: Refusal,
+        now: datetime,
+    ) -> Outcome:
+        entry = request_entry(
+            request,
+            "rejected",
+            at=now,
+            body=body,
+            system=self._user,
+            record=record,
+            reason=refusal.reason,
+            detail=refusal.detail,
+        )
+        event = answer(
+            "rejected",
+            request.request_id,
+            at=now,
+            submission_id=record.message_id if record else None,
+            envelope_id=record.envelope_id if record else None,
+            type=record.type if record else None,
+            reason=refusal.reason,
+            detail=refusal.detail,
+        )
+        return Outcome("rejected", entries=[entry], effects=[event])
+
+    def _redeliver(
+        self, request: ControlRequest, body: bytes, record: Record, now: datetime
+    ) -> Outcome:
+        assert request.seq is not None
+        result = decide_redelivery(record, self._inbound_context(record.occurred_at))
+        if isinstance(result, Refusal):
+            return self._refused(request, body, record, result, now)
+        delivery = outgoing.delivery(
+            result.payload,
+            envelope_id=result.envelope_id,
+            provider=result.provider,
+            type=result.type,
+        )
+        delivery = replace(delivery, headers={**delivery.headers, **replay_header(request.seq)})
+        entry = request_entry(
+            request,
+            "replayed",
+            at=now,
+            body=body,
+            system=self._user,
+            record=record,
+            detail="re-delivered to gw.deliver",
+        )
+        event = answer(
+            "replayed",
+            request.request_id,
+            at=now,
+            submission_id=None,
+            envelope_id=result.envelope_id,
+            type=result.type,
+        )
+        return Outcome("replayed", entries=[entry], effects=[delivery, event])
+
+    def _resend(
+        self, request: ControlRequest, body: bytes, record: Record, now: datetime
+    ) -> Outcome:
+        """Re-send ``record`` (an envelope we sent) unchanged, if the rule allows it now."""
+        assert request.seq is not None
+        ctx = self._outbound_context(now)
+        result = decide_resend(record, ctx, self._own_keys, self._max_age)
+        if isinstance(result, Refusal):
+            return self._refused(request, body, record, result, now)
+        submission_id = str(result.envelope["originator"].get("submission_id"))
+        envelope_id, type_ = str(result.envelope["id"]), str(result.envelope["type"])
+        if isinstance(result, ResendBlocked):
+            route = result.route
+            # Only providers whose consent is missing block the route (see OutboundWorker).
+            for provider in sorted({provider for provider, _ in route.missing}):
+                self._metrics.record_consent_block(provider, result.recipient)
+            entry = request_entry(
+                request,
+                "quarantined",
+                at=now,
+                body=body,
+                system=self._user,
+                record=record,
+                reason=route.reason,
+                detail=route.detail,
+            )
+            copy = _quarantine_copy(record.payload, envelope_id, result)
+            copy = replace(copy, headers={**copy.headers, **replay_header(request.seq)})
+            event = answer(
+                "blocked",
+                request.request_id,
+                at=now,
+                submission_id=submission_id,
+                envelope_id=envelope_id,
+                type=type_,
+                reason=route.reason,
+                detail=route.detail,
+            )
+            return Outcome("blocked", entries=[entry], effects=[copy, event])
+        passed = "released" if request.action == "release" else "replayed"
+        entry = request_entry(
+            request,
+            passed,
+            at=now,
+            body=body,
+            system=self._user,
+            record=record,
+            envelope_id=envelope_id,
+            detail=f"envelope {envelope_id} re-sent to {result.recipient}",
+        )
+        event = answer(
+            "replayed",
+            request.request_id,
+            at=now,
+            submission_id=submission_id,
+            envelope_id=envelope_id,
+            type=type_,
+        )
+        send = Send(result.recipient, result.envelope, replay_header(request.seq))
+        return Outcome("replayed", send=send, done=[entry], effects=[event])
+
+    async def _submission(
+        self,
+        message: AbstractIncomingMessage,
+        request: ControlRequest,
+        delivery: Delivery,
+        record: Record | None,
+        now: datetime,
+    ) -> Outcome:
+        """Decide a submission: an operator's (``record`` None) or an archived one again."""
+        if record is None:
+            key = submission_key(OPERATOR_SYSTEM, request.request_id)
+        else:
+            key = reprocess_key(record.seq)
+        assert key is not None
+        body = message.body
+        claimed = await self._archive.claimed(key)
+        if claimed is not None:
+            return self._already(request, body, record, claimed, now)
+        ctx = self._outbound_context(now)
+        decision = decide_submission(delivery, ctx)
+        if isinstance(decision, Accepted):
+            ctx.state.sent(decision.envelope, delivery.message_id or "", now)
+        item = Item(message, delivery, key, decision)
+        if record is None:
+            return self._operator_outcome(request, item, decision, now)
+        return self._reprocess_outcome(request, item, record, decision, now)
+
+    def _already(
+        self,
+        request: ControlRequest,
+        body: bytes,
+        record: Record | None,
+        claimed: Record,
+        now: datetime,
+    ) -> Outcome:
+        if record is not None and claimed.kind == "envelope.out":
+            # Released before: the same envelope again, if the rule still allows it.
+            return self._resend(request, body, claimed, now)
+        if record is not None:
+            refusal = Refusal(
+                "replay.already_claimed", f"record {record.seq} was re-processed as {claimed.seq}"
+            )
+            return self._refused(request, body, record, refusal, now)
+        # A redelivered operator request whose first attempt was archived: as the outbound
+        # worker does for a redelivered submission, its envelope goes again (same id).
+        send = None
+        if claimed.kind == "envelope.out" and claimed.recipient:
+            send = Send(claimed.recipient, json.loads(claimed.payload), {})
+        event = answer(
+            "duplicate",
+            request.request_id,
+            at=now,
+            submission_id=request.request_id,
+            envelope_id=claimed.envelope_id,
+            type=claimed.type,
+            reason="submission.duplicate",
+            detail="this request was already processed; nothing new was sent",
+        )
+        return Outcome("duplicate", send=send, effects=[event])
+
+    def _operator_outcome(
+        self,
+        request: ControlRequest,
+        item: Item,
+        decision: Accepted | Blocked | Rejected,
+        now: datetime,
+    ) -> Outcome:
+        """An operator's submission, archived and answered as the outbound worker would."""
+        delivery = item.delivery
+        entry = entry_for(item, self._party, now)
+        rid = request.request_id
+        if isinstance(decision, Accepted):
+            env = decision.envelope
+            event = answer(
+                "sent", rid, at=now, submission_id=rid, envelope_id=env["id"], type=env["type"]
+            )
+            send = Send(env["recipient"], env, {})
+            return Outcome("sent", entries=[entry], send=send, effects=[event])
+        if isinstance(decision, Blocked):
+            route = decision.route
+            event = answer(
+                "blocked",
+                rid,
+                at=now,
+                submission_id=rid,
+                envelope_id=None,
+                type=decision.submission.type,
+                reason=route.reason,
+                detail=route.detail,
+            )
+            copy = _quarantine_copy(delivery.body, rid, decision)
+            return Outcome("blocked", entries=[entry], effects=[copy, event])
+        event = answer(
+            "rejected",
+            rid,
+            at=now,
+            submission_id=rid,
+            envelope_id=None,
+            type=None,
+            reason=decision.reason,
+            detail=decision.detail,
+        )
+        copy = outgoing.held_copy(
+            topology.REJECTED,
+            delivery.body,
+            reason=decision.reason,
+            detail=decision.detail,
+            message_id=rid,
+            content_type=topology.JSON_CONTENT_TYPE,
+            extra={"x-gw-system": OPERATOR_SYSTEM, "x-gw-stage": "submission"},
+        )
+        return Outcome("rejected", entries=[entry], effects=[copy, event])
+
+    def _reprocess_outcome(
+        self,
+        request: ControlRequest,
+        item: Item,
+        record: Record,
+        decision: Accepted | Blocked | Rejected,
+        now: datetime,
+    ) -> Outcome:
+        """An archived submission decided again: forwarded now, or held with the new reason."""
+        rid, body = request.request_id, item.message.body
+        if isinstance(decision, Accepted):
+            env = decision.envelope
+            sent = entry_for(item, self._party, now)
+            passed = "released" if request.action == "release" else "replayed"
+            done = request_entry(
+                request,
+                passed,
+                at=now,
+                body=body,
+                system=self._user,
+                record=record,
+                envelope_id=env["id"],
+                detail=f"forwarded to {env['recipient']} as envelope {env['id']}",
+            )
+            event = answer(
+                "replayed",
+                rid,
+                at=now,
+                submission_id=record.message_id,
+                envelope_id=env["id"],
+                type=env["type"],
+            )
+            assert request.seq is not None
+            send = Send(env["recipient"], env, replay_header(request.seq))
+            self._metrics.record_outcome("outbound", env["type"], env["recipient"], "forwarded")
+            return Outcome("replayed", entries=[sent], send=send, done=[done], effects=[event])
+        if isinstance(decision, Blocked):
+            outcome, status = "quarantined", "blocked"
+            reason, detail = decision.route.reason or "consent.missing", decision.route.detail
+            type_: str | None = decision.submission.type
+        else:
+            outcome, status = "rejected", "rejected"
+            reason, detail, type_ = decision.reason, decision.detail, record.type
+        entry = request_entry(
+            request,
+            outcome,
+            at=now,
+            body=body,
+            system=self._user,
+            record=record,
+            type=type_,
+            reason=reason,
+            detail=detail,
+        )
+        event = answer(
+            status,
+            rid,
+            at=now,
+            submission_id=record.message_id,
+            envelope_id=None,
+            type=type_,
+            reason=reason,
+            detail=detail,
+        )
+        effects = [event]
+        if record.outcome != outcome:
+            # It moves from one holding queue to the other: the copy goes where it now belongs.
+            copy = (
+                _quarantine_copy(record.payload, record.message_id, decision)
+                if isinstance(decision, Blocked)
+                else outgoing.held_copy(
+                    topology.REJECTED,
+                    record.payload,
+                    reason=reason,
+                    detail=detail,
+                    message_id=record.message_id,
+                    content_type=topology.JSON_CONTENT_TYPE,
+                    extra={"x-gw-system": record.system or "", "x-gw-stage": "submission"},
+                )
+            )
+            effects.insert(0, copy)
+        return Outcome(status, entries=[entry], effects=effects)
+
+    # --- I/O --------------------------------------------------------------------------------
+
+    async def _append(self, entries: Sequence[Entry]) -> list[Appended]:
+        return await self._archive.append(entries) if entries else []
+
+    async def _forward(self, send: Send) -> bool:
+        frame = outgoing.frame(
+            [send.envelope], frame_id=new_envelope_id(), exchange=topology.INBOUND
+        )
+        frame = replace(frame, headers=dict(send.headers))
+        publisher = self._publishers[send.recipient]
+        for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S, *([5.0] * 10_000))):
+            if self._stopping.is_set() and attempt > 0:
+                return False
+            await asyncio.sleep(delay)
+            try:
+                await publisher.publish_all([frame])
+                return True
+            except PublishRefused as exc:
+                log.warning(
+                    "control.counterparty_unavailable",
+                    recipient=send.recipient,
+                    attempt=attempt,
+                    error=str(exc),
+                )
+        return False
+
+    async def _give_back(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await self._channel.nack(message)
+        except Exception:  # the channel is gone; the broker requeues on its own
+            log.warning("control.nack_failed", message_id=message.message_id)
