@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.broker import Vhosts, user_url
 from bench.procs import Child
@@ -28,6 +29,12 @@ PARTIES = {  # party: (vhost attribute, user slug)
 }
 PARTNERS = {"CICA": "SCO-RATS", "SCO-RATS": "CICA", "UNOCT": "CICA"}
 GATEWAY_BIN = Path(sys.executable).parent / "gateway"
+
+# The gateway's own histograms whose sums and counts say where a batch spends its time.
+STAGE_METRICS = ("gateway_stage_seconds", "gateway_archive_batch_size")
+
+Totals = dict[str, tuple[float, float]]
+"""(sum, count) of each stage histogram, keyed ``stage:<label>`` or ``archive_batch_size``."""
 
 
 def key_id(party: str) -> str:
@@ -94,6 +101,24 @@ class GatewayProcess(Child):
             [str(GATEWAY_BIN), "run", "--config", str(config)],
             workdir / f"{slug}.log",
         )
+
+    async def totals(self) -> Totals:
+        """The stage histograms' running sums and counts, from the gateway's /metrics."""
+        url = f"http://127.0.0.1:{self.http_port}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            text = await response.text()
+        found: dict[str, list[float]] = {}
+        for family in text_string_to_metric_families(text):
+            if family.name not in STAGE_METRICS:
+                continue
+            for sample in family.samples:
+                part = sample.name.rpartition("_")[2]
+                if part not in ("sum", "count"):
+                    continue
+                key = f"stage:{sample.labels['stage']}" if "stage" in sample.labels else "batch"
+                slot = found.setdefault(key, [0.0, 0.0])
+                slot[0 if part == "sum" else 1] += sample.value
+        return {key: (value[0], value[1]) for key, value in found.items()}
 
     async def start_ready(self, timeout: float = 60.0) -> None:
         self.start()

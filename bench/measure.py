@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.gateways import Totals
 from bench.load import Publisher, Tracker, percentile
 from bench.messages import share_bytes
 from bench.procs import Sampler, broker_pid
@@ -40,6 +41,15 @@ class ProcessFigures:
 
 
 @dataclass
+class Stage:
+    """One of a gateway's own stage histograms over a phase: how often, and how long on average
+    (the archive batch size is records, not milliseconds)."""
+
+    count: int
+    mean: float
+
+
+@dataclass
 class Phase:
     scenario: str
     title: str
@@ -56,6 +66,7 @@ class Phase:
     broker: ProcessFigures | None
     driver: ProcessFigures
     leftovers: dict[str, int] = field(default_factory=dict)
+    stages: dict[str, dict[str, Stage]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,10 +100,12 @@ async def measure(
     pids[DRIVER] = os.getpid()
     sampler = Sampler(pids)
     profilers = [
-        Profiler(pid, profile_dir / f"{tag}-{scenario.key}-{name.replace(' ', '-')}.txt")
+        Profiler(pid, profile_dir / f"{tag}-{scenario.key}-{name.replace(' ', '-')}.pyspy.txt")
         for name, pid in workers.items()
         if profile_dir is not None
     ]
+    gateways = scenario.gateways()
+    before = {name: await gateway.totals() for name, gateway in gateways.items()}
     for profiler in profilers:
         profiler.start()
     sampler.start()
@@ -108,6 +121,9 @@ async def measure(
             await profiler.stop()
         for queue in scenario.finals:
             queue.sink.tracker = None
+    stages = {
+        name: _stages(before[name], await gateway.totals()) for name, gateway in gateways.items()
+    }
     finished = max(t.last_arrival or published for t in trackers)
     elapsed = finished - started
 
@@ -131,4 +147,16 @@ async def measure(
         broker=figures(BROKER) if BROKER in usage else None,
         driver=figures(DRIVER),
         leftovers=await scenario.leftovers(),
+        stages=stages,
     )
+
+
+def _stages(before: Totals, after: Totals) -> dict[str, Stage]:
+    stages = {}
+    for key, (total, count) in after.items():
+        total -= before.get(key, (0.0, 0.0))[0]
+        count -= before.get(key, (0.0, 0.0))[1]
+        if count > 0:
+            scale = 1.0 if key == "batch" else 1000.0  # seconds to milliseconds
+            stages[key.removeprefix("stage:")] = Stage(int(count), total / count * scale)
+    return stages

@@ -99,6 +99,15 @@ def render(phases: Sequence[Phase], failures: dict[str, str], count: int) -> str
         ]
         out += [_row(p) for p in paced]
     for p in phases:
+        for process, stages in p.stages.items():
+            parts = [
+                f"archive batch {s.mean:,.1f} records x{s.count:,}"
+                if name == "batch"
+                else f"{name} {s.mean:,.1f} ms x{s.count:,}"
+                for name, s in sorted(stages.items())
+            ]
+            out.append(f"({p.scenario}, {p.phase}) {process} mean per stage: {', '.join(parts)}")
+    for p in phases:
         for name, latency in p.other_arrivals.items():
             out.append(
                 f"({p.scenario}, {p.phase}) {name}: p50 {latency.p50_ms:,.1f} ms, "

@@ -36,6 +36,7 @@ from bench.profiles import format_summary, summarise
 from bench.scenarios import SCENARIOS, Context, Scenario
 
 PROFILE_RATE = 200
+RETRY_PAUSE_S = 20.0
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -70,7 +71,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--setup-vhosts", action="store_true", help="(re)create the vhosts and permissions"
     )
     parser.add_argument(
-        "--retries", type=int, default=1, help="run a failed scenario again this many times"
+        "--retries", type=int, default=2, help="run a failed scenario again this many times"
     )
     parser.add_argument("--keep-workdir", action="store_true", help="keep configs, logs, archives")
     parser.add_argument("--backlog", type=int, default=1_000_000, help="backlog: submissions")
@@ -205,8 +206,10 @@ async def run(args: argparse.Namespace, profiling: bool) -> int:
                     for partial in profile_dir.glob(f"{tag}-{attempt}-{key}-*"):
                         partial.unlink()
                 if attempt < args.retries:
-                    print(f"({key}) trying again", flush=True)
-                    await broker.wait_reachable()
+                    print(f"({key}) trying again in {RETRY_PAUSE_S:.0f} s", flush=True)
+                    # A restart of the broker by another session often comes in a series.
+                    await asyncio.sleep(RETRY_PAUSE_S)
+                    await broker.wait_reachable(timeout=300)
                 continue
             phases += done
             failures.pop(key, None)
@@ -226,8 +229,8 @@ async def run(args: argparse.Namespace, profiling: bool) -> int:
     }
     if profile_dir is not None:
         summaries = []
-        for raw in sorted(profile_dir.glob("*.txt")):
-            text = format_summary(raw.stem, summarise(raw), PROFILE_RATE)
+        for raw in sorted(profile_dir.glob("*.pyspy.txt")):
+            text = format_summary(raw.name.removesuffix(".pyspy.txt"), summarise(raw), PROFILE_RATE)
             summaries.append(text)
             print("\n" + text)
         (profile_dir / "summary.txt").write_text("\n\n".join(summaries) + "\n")

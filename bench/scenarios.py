@@ -119,6 +119,9 @@ class Scenario(ABC):
         for queue in self.finals:
             await queue.open()
 
+    def gateways(self) -> dict[str, GatewayProcess]:
+        return {c.name: c for c in self.children if isinstance(c, GatewayProcess)}
+
     def check(self) -> None:
         for queue in self.finals:
             queue.check()

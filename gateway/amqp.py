@@ -114,9 +114,17 @@ class TransactionalChannel:
         channel = await self._connection.channel(publisher_confirms=False)
         assert isinstance(channel, aio_pika.RobustChannel)
         self._channel = channel
+        channel.close_callbacks.add(self._lost)
         channel.reopen_callbacks.add(self._reselect)
         await channel.set_qos(prefetch_count=self._prefetch)
         await self._select()
+
+    def _lost(self, *_: Any) -> None:
+        # aio-pika restores the consumer before the reopen callbacks run, so deliveries on the
+        # new channel can arrive before it is in transaction mode again. Until then nothing is
+        # committed, and no delivery is told current or stale (see ``current``).
+        self._ready.clear()
+        self._tx_underlay = None
 
     async def _reselect(self, *_: Any) -> None:
         self._ready.clear()
@@ -136,6 +144,15 @@ class TransactionalChannel:
         queue = await self._channel.declare_queue(queue_name, passive=True)
         await queue.consume(callback, no_ack=False)
 
+    async def current(
+        self, messages: Sequence[AbstractIncomingMessage]
+    ) -> list[AbstractIncomingMessage]:
+        """The messages delivered on the channel as it is now, once it is usable. The others
+        came on a channel lost since, and the broker has them back. None may be left unsettled
+        on the current channel: a later ``ack(multiple=True)`` would acknowledge it unseen."""
+        await self._ready.wait()
+        return [message for message in messages if self.is_current(message)]
+
     def is_current(self, message: AbstractIncomingMessage) -> bool:
         try:
             return message.channel is self._tx_underlay
@@ -146,7 +163,10 @@ class TransactionalChannel:
         self, outgoing: Sequence[Outgoing], ack: AbstractIncomingMessage | None
     ) -> None:
         """Publish ``outgoing`` and ack everything up to ``ack`` in one broker transaction."""
-        await asyncio.wait_for(self._ready.wait(), timeout=30)
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=30)
+        except TimeoutError as exc:
+            raise StaleBatch from exc  # the channel is gone, and the batch's messages with it
         assert self._channel is not None
         if ack is not None and not self.is_current(ack):
             raise StaleBatch

@@ -351,7 +351,9 @@ def decide_route(
                 continue
             grant = registry.covers(known.provider, known, target, at)
             if grant is not None:
-                covered.append(f"{known.id} of {known.provider} for {target}: {grant.decision_id}")
+                covered.append(
+                    f"{known.id} of {known.provider} for {target} by decision {grant.decision_id}"
+                )
                 continue
             missing.setdefault((known.provider, known.id), []).append(target)
 
@@ -363,9 +365,7 @@ def decide_route(
         )
         return RouteDecision(True, None, (), matched, providers, detail)
 
-    culprits = sorted(
-        {m for envelope_id in (e for _, e in missing) for m in through.get(envelope_id, [])}
-    )
+    culprits = sorted({m for _, envelope_id in missing for m in through.get(envelope_id, ())})
     lines: list[str] = []
     if culprits:
         reason = UNDECLARED_DERIVATION

@@ -37,7 +37,13 @@ STAGES: Final[tuple[Stage, ...]] = (
     "publish",
     "confirm",
 )
-QUEUES: Final[tuple[str, ...]] = ("gw.submit", "gw.inbound", "gw.rejected", "gw.quarantine")
+QUEUES: Final[tuple[str, ...]] = (
+    "gw.submit",
+    "gw.inbound",
+    "gw.rejected",
+    "gw.quarantine",
+    "gw.control",
+)
 LOCAL_BROKER: Final = "local"
 OTHER: Final = "other"
 

@@ -18,8 +18,8 @@ from contracts import ContractError, Submission, parse_submission
 from contracts.registry import spec_for
 from gateway.consent import RouteDecision, decide_route
 from gateway.keys import SigningKey
-from gateway.provenance import known_from_envelope
-from gateway.signing import sign_envelope
+from gateway.provenance import KnownEnvelope, known_from_envelope
+from gateway.signing import sign_envelope_with_digest
 from gateway.stamping import stamp
 from gateway.state import PartyState
 
@@ -57,6 +57,9 @@ class Blocked:
 class Accepted:
     submission: Submission
     envelope: dict[str, Any]
+    # Computed while deciding and signing; applying the envelope to the state reuses them.
+    digest: str
+    known: KnownEnvelope
 
 
 OutboundDecision = Accepted | Rejected | Blocked
@@ -160,6 +163,7 @@ def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecis
         derived_from=submission.derived_from,
         attachment_sha256=known.attachment_sha256,
         texts=known.texts,
+        pre_approved_now=submission.handling.pre_approved,
         index=ctx.state.provenance,
         registry=ctx.state.consent,
         at=ctx.now,
@@ -169,4 +173,5 @@ def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecis
     rejected = _check_announced(submission, ctx)
     if rejected is not None:
         return rejected
-    return Accepted(submission, sign_envelope(envelope, ctx.signing_key))
+    signed, digest = sign_envelope_with_digest(envelope, ctx.signing_key)
+    return Accepted(submission, signed, digest, known)

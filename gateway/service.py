@@ -20,7 +20,7 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 
 from contracts.registry import all_specs
-from gateway import amqp, outgoing, topology
+from gateway import amqp, outgoing
 from gateway.amqp import ConfirmingPublisher, PublishRefused, TransactionalChannel
 from gateway.archive import Appended, ArchiveStore, Entry
 from gateway.archive.store import async_url
@@ -29,7 +29,7 @@ from gateway.config import ConfigError, GatewayConfig
 from gateway.http import HttpServer
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import QUEUES, GatewayMetrics
 from gateway.outbound import OutboundContext
 from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
@@ -124,13 +124,11 @@ class Gateway:
         self._workers: list[OutboundWorker | InboundWorker | ControlWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
-        self._archive_ok = False
         self.http = HttpServer(config.http.host, config.http.port, self.metrics, self.readiness)
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
         await self.archive.open()
-        self._archive_ok = True
         await self._rebuild_state()
         self._local = await amqp.connect(
             self.config.broker.url,
@@ -355,9 +353,8 @@ class Gateway:
         assert self._local is not None
         channel = await self._local.channel()
         assert isinstance(channel, aio_pika.RobustChannel)
-        queues = (topology.SUBMIT, topology.INBOUND, topology.REJECTED, topology.QUARANTINE)
         while True:
-            for name in queues:
+            for name in QUEUES:
                 with contextlib.suppress(Exception):
                     self.metrics.backlog.labels(name).set(await amqp.queue_depth(channel, name))
             await asyncio.sleep(BACKLOG_INTERVAL_S)

@@ -74,14 +74,48 @@ def sign_envelope(envelope: Mapping[str, Any], key: SigningKey) -> dict[str, Any
 
     Raises ``rfc8785.CanonicalizationError`` (a ValueError) for values JSON cannot carry exactly.
     """
+    return sign_envelope_with_digest(envelope, key)[0]
+
+
+def sign_envelope_with_digest(
+    envelope: Mapping[str, Any], key: SigningKey
+) -> tuple[dict[str, Any], str]:
+    """``sign_envelope`` and ``envelope_digest`` of the result, canonicalising only once.
+
+    RFC 8785 sorts members and canonicalises each value on its own, so the canonical form of
+    the signed envelope is the unsigned one with the ``signature`` member inserted at its sorted
+    place. The insertion is checked against the members that sort after ``signature``; if the
+    check fails the whole envelope is canonicalised again.
+    """
     unsigned = {k: v for k, v in envelope.items() if k != "signature"}
-    value = key.private_key.sign(rfc8785.dumps(unsigned))
-    unsigned["signature"] = {
+    canonical = rfc8785.dumps(unsigned)
+    value = key.private_key.sign(canonical)
+    signature = {
         "alg": ALG,
         "key_id": key.key_id,
         "value": base64.b64encode(value).decode("ascii"),
     }
-    return unsigned
+    signed = {**unsigned, "signature": signature}
+    return signed, hashlib.sha256(_with_signature(canonical, unsigned, signature)).hexdigest()
+
+
+def _utf16(key: str) -> bytes:
+    return key.encode("utf-16-be")
+
+
+def _with_signature(
+    canonical: bytes, unsigned: Mapping[str, Any], signature: Mapping[str, Any]
+) -> bytes:
+    member = b'"signature":' + rfc8785.dumps(dict(signature))
+    after = {k: v for k, v in unsigned.items() if _utf16(k) > _utf16("signature")}
+    if not after:
+        if canonical == b"{}":
+            return b"{" + member + b"}"
+        return canonical[:-1] + b"," + member + b"}"
+    tail = rfc8785.dumps(after)[1:]
+    if not canonical.endswith(b"," + tail):
+        return rfc8785.dumps({**unsigned, "signature": dict(signature)})
+    return canonical[: -len(tail)] + member + b"," + tail
 
 
 def verify_envelope(envelope: Mapping[str, Any], keyring: Keyring, now: datetime) -> PublicKey:

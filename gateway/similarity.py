@@ -61,9 +61,9 @@ Known limits
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
+import zlib
 
 import numpy as np
 import numpy.typing as npt
@@ -88,9 +88,11 @@ def words(text: str) -> list[str]:
 
 
 def shingles(text: str) -> ShingleSet | None:
-    """Sorted unique 64-bit hashes of the word 3-grams of ``text``; None when it is too short.
+    """Sorted unique 32-bit hashes (CRC-32) of the word 2-grams of ``text``; None when too short.
 
-    Hashes rather than strings keep an index of a large archive small (8 bytes a shingle).
+    Hashes rather than strings keep an index of a large archive small; 32 bits are what the
+    MinHash permutations use anyway, and a collision among a text's few dozen shingles is
+    negligible.
     """
     tokens = words(text)
     if len(tokens) < MIN_WORDS:
@@ -98,10 +100,8 @@ def shingles(text: str) -> ShingleSet | None:
     grams = {
         " ".join(tokens[i : i + SHINGLE_WORDS]) for i in range(len(tokens) - SHINGLE_WORDS + 1)
     }
-    hashed = [
-        int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "big") for g in grams
-    ]
-    return np.unique(np.array(hashed, dtype=np.uint64))
+    hashed = np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint64, count=len(grams))
+    return np.unique(hashed)
 
 
 def jaccard(a: ShingleSet, b: ShingleSet) -> float:
@@ -110,9 +110,24 @@ def jaccard(a: ShingleSet, b: ShingleSet) -> float:
     return common / (a.size + b.size - common)
 
 
+# Drawing the permutations is most of the cost of a new MinHash: draw them once.
+_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED)
+
+
+def _identity(value: int) -> int:
+    return value
+
+
 def _sketch(shingle_set: ShingleSet) -> MinHash:
-    sketch = MinHash(num_perm=NUM_PERM, seed=SEED)
-    sketch.update_batch([h.tobytes() for h in shingle_set])
+    # The shingles are already 32-bit hashes, so they feed the permutations directly.
+    sketch = MinHash(
+        num_perm=NUM_PERM,
+        seed=SEED,
+        hashfunc=_identity,
+        permutations=_PERMUTATIONS.permutations,
+        scheme=_PERMUTATIONS.scheme,
+    )
+    sketch.update_batch(shingle_set.tolist())
     return sketch
 
 
@@ -139,8 +154,10 @@ class TextIndex:
 
     def query(self, text: str) -> list[tuple[str, float]]:
         """Keys whose text ``text`` nearly reproduces, with the exact Jaccard, best first."""
+        if not self._shingles:
+            return []
         shingle_set = shingles(text)
-        if shingle_set is None or not self._shingles:
+        if shingle_set is None:
             return []
         scored = []
         for key in self._lsh.query(_sketch(shingle_set)):

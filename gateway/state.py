@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from gateway.consent import ConsentRegistry
-from gateway.provenance import ProvenanceIndex, known_from_envelope
+from gateway.provenance import KnownEnvelope, ProvenanceIndex, known_from_envelope
 from gateway.receipts import ReceiptTracker
 from gateway.roster import Roster
 from gateway.signing import envelope_digest
@@ -39,9 +39,20 @@ class PartyState:
     # against its copy of our roster, which only the assignments sent to it build.
     announced: dict[str, Roster] = field(default_factory=dict)
 
-    def sent(self, envelope: Mapping[str, Any], submission_id: str, at: datetime) -> None:
-        """Apply an envelope this gateway signed and is sending."""
-        self.provenance.add(known_from_envelope(envelope, received=False))
+    def sent(
+        self,
+        envelope: Mapping[str, Any],
+        submission_id: str,
+        at: datetime,
+        *,
+        digest: str | None = None,
+        known: KnownEnvelope | None = None,
+    ) -> None:
+        """Apply an envelope this gateway signed and is sending.
+
+        ``digest`` and ``known`` save recomputing what signing and deciding already computed.
+        """
+        self.provenance.add(known or known_from_envelope(envelope, received=False))
         if envelope["type"] == "liaison.assignment":
             self.roster.apply(self.party, envelope["body"], at)
             recipient = envelope["recipient"]
@@ -49,7 +60,7 @@ class PartyState:
         if envelope["type"] != "receipt":
             self.receipts.expect(
                 envelope["id"],
-                envelope_digest(envelope),
+                digest or envelope_digest(envelope),
                 envelope["recipient"],
                 submission_id,
                 envelope["type"],
@@ -65,10 +76,15 @@ class PartyState:
         self.provenance.add(known_from_envelope(envelope, received=True))
         if kind == "liaison.assignment":
             self.roster.apply(provider, envelope["body"], at)
-        elif kind == "consent.decision":
-            self.consent.apply_decision(envelope["id"], provider, envelope["body"], at)
-        elif kind == "consent.revocation":
-            self.consent.apply_revocation(provider, envelope["body"], at)
+        elif kind in ("consent.decision", "consent.revocation"):
+            try:
+                if kind == "consent.decision":
+                    self.consent.apply_decision(envelope["id"], provider, envelope["body"], at)
+                else:
+                    self.consent.apply_revocation(provider, envelope["body"], at)
+            except ValueError as exc:
+                # A body the registry cannot read grants nothing; it must not stop a rebuild.
+                log.warning("state.consent_unreadable", envelope_id=envelope["id"], reason=str(exc))
 
     def replay_record(self, kind: str, outcome: str, payload: bytes, occurred_at: datetime) -> None:
         """Rebuild from one archived record (kinds and outcomes of the workers' entries)."""

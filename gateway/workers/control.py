@@ -399,7 +399,13 @@ class ControlWorker:
         ctx = self._outbound_context(now)
         decision = decide_submission(delivery, ctx)
         if isinstance(decision, Accepted):
-            ctx.state.sent(decision.envelope, delivery.message_id or "", now)
+            ctx.state.sent(
+                decision.envelope,
+                delivery.message_id or "",
+                now,
+                digest=decision.digest,
+                known=decision.known,
+            )
         item = Item(message, delivery, key, decision)
         if record is None:
             return self._operator_outcome(request, item, decision, now)

@@ -169,7 +169,7 @@ class InboundWorker:
 
     async def _process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
         # Frames of a channel lost since they arrived are back in the queue: not ours to do.
-        batch = [message for message in batch if self._channel.is_current(message)]
+        batch = await self._channel.current(batch)
         settled = await self._decide_and_archive(batch) if batch else None
         if settled is None or not settled[1]:
             return

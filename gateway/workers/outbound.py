@@ -185,7 +185,7 @@ class OutboundWorker:
 
     async def _process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
         # Messages of a channel lost since they arrived are back in the queue: not ours to do.
-        batch = [message for message in batch if self._channel.is_current(message)]
+        batch = await self._channel.current(batch)
         if not batch:
             return
         settled = await self._decide_and_archive([self._item(message) for message in batch])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults.outages import queue_totals
+from tests.faults.outages import queue_total
 from tests.faults.processes import Fleet, GatewayProcess
 from tests.faults.traffic import Inbox, accredit
 from tests.integration.conftest import keys_dir, network, rabbitmq, vhosts
@@ -63,11 +63,11 @@ class Bridge:
         """Every submission and every frame acknowledged: nothing more can be delivered."""
 
         async def settled() -> bool:
-            cica, sco_rats = await asyncio.gather(
-                asyncio.to_thread(queue_totals, CICA_VHOST),
-                asyncio.to_thread(queue_totals, SCO_RATS_VHOST),
+            totals = await asyncio.gather(
+                asyncio.to_thread(queue_total, CICA_VHOST, "gw.submit"),
+                asyncio.to_thread(queue_total, SCO_RATS_VHOST, "gw.inbound"),
             )
-            return cica.get("gw.submit") == 0 and sco_rats.get("gw.inbound") == 0
+            return not any(totals)
 
         await wait_until(settled, timeout=timeout, interval=0.3, message="queues to settle")
 

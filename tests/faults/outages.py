@@ -4,6 +4,7 @@ except for the broker restart, which every broker user on the machine sees."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -23,16 +24,19 @@ def rabbitmqctl(*args: str, timeout: float = 60.0) -> str:
     return done.stdout
 
 
-def queue_totals(vhost: str) -> dict[str, int]:
-    """Messages per queue, ready and unacknowledged together (a passive declare counts only the
-    ready ones, and a message held by a crashed consumer is exactly what must be seen)."""
-    out = rabbitmqctl("list_queues", "-p", vhost, "--no-table-headers", "name", "messages")
-    totals: dict[str, int] = {}
-    for line in out.splitlines():
-        name, _, count = line.rpartition("\t")
-        if name:
-            totals[name] = int(count)
-    return totals
+def queue_total(vhost: str, queue: str) -> int:
+    """Messages in the quorum queue ``queue``, ready and unacknowledged together, asked of the
+    queue itself. A passive declare counts only the ready ones (and a message held by a
+    consumer is exactly what must be seen); ``list_queues`` reads statistics that lag by
+    seconds."""
+    for name in (vhost, queue):
+        assert re.fullmatch(r"[\w.-]+", name), name
+    expression = (
+        f'{{ok, Q}} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"{vhost}">>, queue, <<"{queue}">>)),'
+        " {ok, {_, N}, _} = ra:local_query(amqqueue:get_pid(Q),"
+        " fun rabbit_fifo:query_messages_total/1), N."
+    )
+    return int(rabbitmqctl("eval", expression).strip())
 
 
 def close_user_connections(user: str, vhost: str) -> int:

@@ -41,7 +41,7 @@ from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
 from gateway.workers.inbound import compact
 from tests.faults.conftest import CICA_VHOST, SCO_RATS_VHOST
-from tests.faults.outages import queue_totals
+from tests.faults.outages import queue_total
 from tests.integration.conftest import Network
 from tests.support.broker import Vhost
 from tests.support.parties import HOST, assignment, share, submission, write_config
@@ -337,24 +337,47 @@ WRONG_HEADERS: dict[str, Any] = {
 
 @dataclass
 class Case:
+    """One bad message and the reason it must be rejected with."""
+
     name: str
     body: bytes
     reason: str
     content_type: str | None = None
     content_encoding: str | None = None
-    user_id: str | None = DESK
+    user_id: str | None = None
     headers: dict[str, Any] | None = None
+
+    def message(self, message_id: str) -> aio_pika.Message:
+        return aio_pika.Message(
+            self.body,
+            message_id=message_id,
+            content_type=self.content_type,
+            content_encoding=self.content_encoding,
+            user_id=self.user_id,
+            headers=self.headers,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
 
 
 def judged(
-    named: list[tuple[str, bytes]], reason_of: Callable[[bytes], str | None], content_type: str
+    named: list[tuple[str, bytes]],
+    reason_of: Callable[[bytes], str | None],
+    content_type: str,
+    user_id: str | None = None,
 ) -> list[Case]:
     cases = []
     for name, body in named:
         reason = reason_of(body)
         if reason is not None:
-            cases.append(Case(name, body, reason, content_type))
+            cases.append(Case(name, body, reason, content_type, user_id=user_id))
     return cases
+
+
+def by_desk(
+    name: str, body: bytes, reason: str, content_type: str | None = JSON, **properties: Any
+) -> Case:
+    """A submission as the case desk publishes it: its own user_id, unless the case says not."""
+    return Case(name, body, reason, content_type, **{"user_id": DESK, **properties})
 
 
 def submission_cases(judge: Judge) -> list[Case]:
@@ -362,29 +385,29 @@ def submission_cases(judge: Judge) -> list[Case]:
     generated = [
         (f"hypothesis-{i}", b) for i, b in enumerate(examples(submission_bodies(judge), 40))
     ]
-    cases = judged(corpus + generated, judge.submission_reason, JSON)
+    cases = judged(corpus + generated, judge.submission_reason, JSON, DESK)
     good = json.dumps(judge.good_submission).encode()
     huge_text = json.dumps(share("SCO-RATS", "x" * 2_000_000, officer=OFFICER)).encode()
     oversized = b'{"type": "' + b"x" * judge.outbound.max_message_bytes + b'"}'
     huge_text_reason = judge.submission_reason(huge_text)
     assert huge_text_reason is not None, "a 2 MB text must be refused, not forwarded"
     cases += [
-        Case("huge-string", huge_text, huge_text_reason, JSON),
-        Case("deep-object", deep(100_000), "schema.invalid_json", JSON),
-        Case("oversized", oversized, "schema.too_large", JSON),
-        Case("text-plain", good, "submission.wrong_content_type", "text/plain"),
-        Case("xml", b"<share/>", "submission.wrong_content_type", "application/xml"),
-        Case("no-content-type", good, "submission.wrong_content_type", None),
-        Case("octet-stream", good, "submission.wrong_content_type", "application/octet-stream"),
-        Case(
+        by_desk("huge-string", huge_text, huge_text_reason),
+        by_desk("deep-object", deep(100_000), "schema.invalid_json"),
+        by_desk("oversized", oversized, "schema.too_large"),
+        by_desk("text-plain", good, "submission.wrong_content_type", "text/plain"),
+        by_desk("xml", b"<share/>", "submission.wrong_content_type", "application/xml"),
+        by_desk("no-content-type", good, "submission.wrong_content_type", None),
+        by_desk("octet-stream", good, "submission.wrong_content_type", "application/octet-stream"),
+        by_desk(
             "utf-16-declared",
             json.dumps(judge.good_submission).encode("utf-16"),
             "schema.invalid_json",
             "application/json; charset=utf-16",
         ),
-        Case("gzip", gzip.compress(good), "schema.invalid_json", JSON, content_encoding="gzip"),
-        Case("no-user-id", good, "submission.missing_user_id", JSON, user_id=None),
-        Case("wrong-headers", good[:40], "schema.invalid_json", JSON, headers=WRONG_HEADERS),
+        by_desk("gzip", gzip.compress(good), "schema.invalid_json", content_encoding="gzip"),
+        by_desk("no-user-id", good, "submission.missing_user_id", user_id=None),
+        by_desk("wrong-headers", good[:40], "schema.invalid_json", headers=WRONG_HEADERS),
     ]
     return cases
 
@@ -427,30 +450,17 @@ async def test_bad_input_ends_in_gw_rejected_while_good_messages_flow(
         await desk.publish_raw(body, message_id=message_id, headers=WRONG_HEADERS)
         good.append(message_id)
 
+    assert desk.channel is not None
+    submit = await desk.channel.get_exchange(topology.SUBMIT, ensure=False)
     async with peer:
         channel = await peer.channel(publisher_confirms=True)
         inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
         for n, case in enumerate(submits):
-            await desk.publish_raw(
-                case.body,
-                message_id=f"fuzz-{n}",
-                content_type=case.content_type,
-                user_id="" if case.user_id == DESK else case.user_id,
-                headers=case.headers,
-            )
+            await submit.publish(case.message(f"fuzz-{n}"), routing_key="information.share")
             if n % GOOD_EVERY == 0:
                 await send_good(n)
         for n, case in enumerate(frames):
-            await inbound.publish(
-                aio_pika.Message(
-                    case.body,
-                    message_id=f"frame-{n}",
-                    content_type=case.content_type,
-                    content_encoding=case.content_encoding,
-                    headers=case.headers,
-                ),
-                routing_key="",
-            )
+            await inbound.publish(case.message(f"frame-{n}"), routing_key="")
             if n % GOOD_EVERY == 0:
                 await send_good(len(submits) + n)
     await send_good(len(submits) + len(frames))
@@ -484,7 +494,8 @@ async def test_bad_input_ends_in_gw_rejected_while_good_messages_flow(
 
 
 async def settled() -> bool:
-    cica, sco_rats = await asyncio.gather(
-        asyncio.to_thread(queue_totals, CICA_VHOST), asyncio.to_thread(queue_totals, SCO_RATS_VHOST)
+    totals = await asyncio.gather(
+        asyncio.to_thread(queue_total, CICA_VHOST, "gw.submit"),
+        asyncio.to_thread(queue_total, SCO_RATS_VHOST, "gw.inbound"),
     )
-    return cica.get("gw.submit") == 0 and sco_rats.get("gw.inbound") == 0
+    return not any(totals)

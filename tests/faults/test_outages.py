@@ -20,7 +20,7 @@ from tests.faults.outages import (
     close_user_connections,
     cut_off_database,
     fault_database,
-    queue_totals,
+    queue_total,
     restart_broker_app,
     restore_database,
 )
@@ -40,7 +40,7 @@ async def not_ready_on(gateway: GatewayProcess, check: str) -> bool:
 
 
 async def total(vhost: str, queue: str) -> int:
-    return (await asyncio.to_thread(queue_totals, vhost)).get(queue, 0)
+    return await asyncio.to_thread(queue_total, vhost, queue)
 
 
 def thread_orders(ids: list[str], envelopes: list[dict[str, Any]]) -> dict[str, list[int]]:

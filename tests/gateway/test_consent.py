@@ -226,19 +226,21 @@ class TestRegistry:
     def test_replayed_decision_changes_nothing(self) -> None:
         registry = ConsentRegistry()
         first = registry.apply_decision("d1", A, grant_body(envelope_ids=["w"]), T0)
-        again = registry.apply_decision("d1", A, grant_body(envelope_ids=["x"], recipients=(D,)), T0)
+        again = registry.apply_decision(
+            "d1", A, grant_body(envelope_ids=["x"], recipients=(D,)), T0
+        )
         assert again == first
         assert len(registry) == 1
         assert registry.covers(A, W, C, T0) is not None
 
     def test_listing_and_showing(self) -> None:
         registry = ConsentRegistry()
-        conditions = {"en": "Analysts only", "ru": "Только аналитикам"}  # noqa: RUF001
+        conditions = {"en": "Analysts only", "ru": "Только аналитикам"}
         registry.apply_decision("d1", A, grant_body(thread="t-1", conditions=conditions), T0)
         registry.apply_decision("d2", C, grant_body(envelope_ids=["x"], decision="denied"), T0)
         grants = registry.grants()
         assert [g.decision_id for g in grants] == ["d1", "d2"]
-        assert grants[0].conditions == "en: Analysts only\nru: Только аналитикам"  # noqa: RUF001
+        assert grants[0].conditions == "en: Analysts only\nru: Только аналитикам"
         assert grants[0].correlation_id == "t-1"
         assert grants[0].envelope_ids == frozenset()
         assert grants[0].recipients == {C}

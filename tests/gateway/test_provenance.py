@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-# The bilingual fixtures carry Russian text on purpose.
-# ruff: noqa: RUF001
 from typing import Any
 
 import pytest

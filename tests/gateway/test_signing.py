@@ -19,6 +19,7 @@ from gateway.signing import (
     canonical_bytes,
     envelope_digest,
     sign_envelope,
+    sign_envelope_with_digest,
     verify_envelope,
 )
 
@@ -396,3 +397,28 @@ def test_any_single_mutation_breaks_verification(
 def test_arbitrary_json_only_ever_raises_signature_error(value: Any) -> None:
     with pytest.raises(SignatureError):
         verify_envelope(value, KEYRING, NOW)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["id", "recipient", "sig", "signaturf", "type", "version", "\U0001f600"])
+        | st.text(min_size=1, max_size=12),
+        st.recursive(
+            st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20),
+            lambda children: (
+                st.lists(children, max_size=3)
+                | st.dictionaries(st.text(max_size=8), children, max_size=3)
+            ),
+            max_leaves=8,
+        ),
+        max_size=8,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_the_digest_from_signing_equals_the_digest_of_the_signed_envelope(
+    envelope: dict[str, Any],
+) -> None:
+    key = CICA_NEW
+    signed, digest = sign_envelope_with_digest(envelope, key)
+    assert signed == sign_envelope(envelope, key)
+    assert digest == envelope_digest(signed)
