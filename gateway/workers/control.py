@@ -152,9 +152,10 @@ class ControlWorker:
                 await self.process(message)
 
     async def process(self, message: AbstractIncomingMessage) -> None:
-        await self._prepare()
         now = datetime.now(UTC)
         try:
+            # Inside the try: with the archive down, the request waits; the worker goes on.
+            await self._prepare()
             outcome = await self._handle(message, now)
             appended = await self._append(outcome.entries)
             if any(a.is_duplicate for a in appended):

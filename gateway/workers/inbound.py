@@ -155,6 +155,10 @@ class InboundWorker:
             except ContractError as exc:
                 plan.bad_frames.append(FrameError(message, exc.code, exc.message))
                 continue
+            if message.content_type != topology.FRAME_CONTENT_TYPE:
+                detail = f"content_type must be {topology.FRAME_CONTENT_TYPE}"
+                plan.bad_frames.append(FrameError(message, "frame.invalid", detail))
+                continue
             plan.arrivals.extend(Arrival(message, raw) for raw in envelopes)
         return plan
 

@@ -68,13 +68,17 @@ async def peer(user: str, at_party: str) -> AsyncIterator[Send]:
         channel = await connection.channel(publisher_confirms=True)
         inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
 
-        async def send(*envelopes: Mapping[str, Any], raw: bytes | None = None) -> None:
+        async def send(
+            *envelopes: Mapping[str, Any],
+            raw: bytes | None = None,
+            content_type: str = topology.FRAME_CONTENT_TYPE,
+        ) -> None:
             body = raw if raw is not None else encode_frame(envelopes)
             await inbound.publish(
                 aio_pika.Message(
                     body,
                     message_id=new_envelope_id(),
-                    content_type=topology.FRAME_CONTENT_TYPE,
+                    content_type=content_type,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
                 routing_key="",
@@ -241,6 +245,22 @@ async def test_the_receiving_side_accepts_an_officer_once_its_roster_copy_has_th
     assert inbox.ids() == [assign["id"], later["id"]]
     assert rejected.ids() == [early["id"]]
     assert rejected.reasons() == ["roster.officer_not_accredited"]
+
+
+async def test_a_signed_frame_with_the_wrong_content_type_is_refused_whole(
+    network: Network, vhosts: dict[str, Vhost]
+) -> None:
+    cica = signing_key(network.keys, "CICA")
+    rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
+    inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER)
+    await network.start("SCO-RATS")
+    assign = sign_envelope(accreditation("lo-0042"), cica)
+    async with peer("cica-peer", "SCO-RATS") as send:
+        await send(assign, content_type="application/json")
+        await send(assign)
+    await wait_until(lambda: len(rejected.messages) == 1 and len(inbox.messages) == 1)
+    assert rejected.reasons() == ["frame.invalid"]
+    assert inbox.ids() == [assign["id"]]
 
 
 async def test_a_resent_envelope_is_not_delivered_again_and_its_receipt_is_sent_again(
