@@ -93,3 +93,14 @@ class Batcher:
             except TimeoutError:
                 break
         return batch
+
+    async def next_batch_or(self, stopping: asyncio.Event) -> list[AbstractIncomingMessage] | None:
+        """The next batch, or None once ``stopping`` is set (what is buffered stays unacked)."""
+        getter = asyncio.ensure_future(self.next_batch())
+        stopper = asyncio.ensure_future(stopping.wait())
+        done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if getter in done:
+            stopper.cancel()
+            return getter.result()
+        getter.cancel()
+        return None

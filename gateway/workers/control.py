@@ -140,15 +140,8 @@ class ControlWorker:
 
     async def run(self) -> None:
         await self._channel.consume(topology.CONTROL, self._batcher.on_message)
-        while not self._stopping.is_set():
-            getter = asyncio.ensure_future(self._batcher.next_batch())
-            stopper = asyncio.ensure_future(self._stopping.wait())
-            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                return
-            stopper.cancel()
-            for message in getter.result():
+        while (batch := await self._batcher.next_batch_or(self._stopping)) is not None:
+            for message in batch:
                 await self.process(message)
 
     async def process(self, message: AbstractIncomingMessage) -> None:

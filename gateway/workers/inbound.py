@@ -132,15 +132,8 @@ class InboundWorker:
 
     async def run(self) -> None:
         await self._channel.consume(topology.INBOUND, self._batcher.on_message)
-        while not self._stopping.is_set():
-            getter = asyncio.ensure_future(self._batcher.next_batch())
-            stopper = asyncio.ensure_future(self._stopping.wait())
-            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                return
-            stopper.cancel()
-            await self.process(getter.result())
+        while (batch := await self._batcher.next_batch_or(self._stopping)) is not None:
+            await self.process(batch)
 
     def _unpack(self, batch: Sequence[AbstractIncomingMessage]) -> Plan:
         plan = Plan()

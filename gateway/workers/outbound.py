@@ -158,21 +158,8 @@ class OutboundWorker:
 
     async def run(self) -> None:
         await self._channel.consume(topology.SUBMIT, self._batcher.on_message)
-        while not self._stopping.is_set():
-            batch = await self._next_or_stop()
-            if batch is None:
-                return
+        while (batch := await self._batcher.next_batch_or(self._stopping)) is not None:
             await self.process(batch)
-
-    async def _next_or_stop(self) -> list[AbstractIncomingMessage] | None:
-        getter = asyncio.ensure_future(self._batcher.next_batch())
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if getter in done:
-            stopper.cancel()
-            return getter.result()
-        getter.cancel()
-        return None
 
     async def process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
         in_flight = self._metrics.in_flight.labels("outbound")
