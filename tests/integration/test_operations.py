@@ -126,7 +126,10 @@ async def publish_as_cica_peer(body: bytes, message_id: str) -> None:
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
-        await inbound.publish(aio_pika.Message(body, message_id=message_id), routing_key="")
+        await inbound.publish(
+            aio_pika.Message(body, message_id=message_id, content_type=topology.FRAME_CONTENT_TYPE),
+            routing_key="",
+        )
 
 
 async def test_metrics_healthz_and_readyz_when_everything_is_up(network: Network) -> None:
