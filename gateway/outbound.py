@@ -126,6 +126,22 @@ def _check_announced(submission: Submission, ctx: OutboundContext) -> Rejected |
     return None
 
 
+def route_of(known: KnownEnvelope, ctx: OutboundContext) -> RouteDecision:
+    """The third-party rule for an envelope on its way to its recipient: the same check for a
+    new submission, a replay to the peer and a quarantine release."""
+    return decide_route(
+        this_party=ctx.party,
+        recipient=known.recipient,
+        derived_from=known.derived_from,
+        attachment_sha256=known.attachment_sha256,
+        texts=known.texts,
+        pre_approved_now=known.pre_approved,
+        index=ctx.state.provenance,
+        registry=ctx.state.consent,
+        at=ctx.now,
+    )
+
+
 def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecision:
     rejected = _check_delivery(delivery, ctx)
     if rejected is not None:
@@ -157,17 +173,7 @@ def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecis
         created_at=ctx.now,
     )
     known = known_from_envelope(envelope, received=False)
-    route = decide_route(
-        this_party=ctx.party,
-        recipient=submission.recipient,
-        derived_from=submission.derived_from,
-        attachment_sha256=known.attachment_sha256,
-        texts=known.texts,
-        pre_approved_now=submission.handling.pre_approved,
-        index=ctx.state.provenance,
-        registry=ctx.state.consent,
-        at=ctx.now,
-    )
+    route = route_of(known, ctx)
     if not route.allowed:
         return Blocked(submission, route)
     rejected = _check_announced(submission, ctx)

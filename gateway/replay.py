@@ -32,10 +32,10 @@ from contracts import ContractError, parse_envelope
 from gateway import outgoing, topology
 from gateway.archive import Entry, Record
 from gateway.archive.records import format_time
-from gateway.consent import RouteDecision, decide_route
+from gateway.consent import RouteDecision
 from gateway.inbound import InboundContext, Refused, decide_envelope
 from gateway.keys import Keyring
-from gateway.outbound import JSON, Delivery, OutboundContext
+from gateway.outbound import JSON, Delivery, OutboundContext, route_of
 from gateway.outgoing import Outgoing
 from gateway.provenance import known_from_envelope
 from gateway.signing import SignatureError, verify_envelope
@@ -281,17 +281,7 @@ def decide_resend(
             f"envelope {envelope.id} is {age.total_seconds():.0f} s old; receivers refuse "
             f"envelopes older than {max_age.total_seconds():.0f} s (re-submit it instead)",
         )
-    known = known_from_envelope(raw, received=False)
-    route = decide_route(
-        this_party=ctx.party,
-        recipient=envelope.recipient,
-        derived_from=known.derived_from,
-        attachment_sha256=known.attachment_sha256,
-        texts=known.texts,
-        index=ctx.state.provenance,
-        registry=ctx.state.consent,
-        at=ctx.now,
-    )
+    route = route_of(known_from_envelope(raw, received=False), ctx)
     if not route.allowed:
         return ResendBlocked(raw, envelope.recipient, route)
     return Resend(raw, envelope.recipient)
