@@ -95,6 +95,19 @@ async def connect(
     return connection
 
 
+async def cached_exchange(
+    channel: AbstractRobustChannel,
+    cache: dict[str, aio_pika.abc.AbstractExchange],
+    name: str,
+) -> aio_pika.abc.AbstractExchange:
+    """An exchange handle (no declare: provisioning did that), reused until the cache is
+    cleared when its channel is reopened."""
+    exchange = cache.get(name)
+    if exchange is None:
+        exchange = cache[name] = await channel.get_exchange(name, ensure=False)
+    return exchange
+
+
 class StaleBatch(Exception):
     """The channel the batch arrived on is gone; the broker redelivers its messages."""
 
@@ -190,12 +203,8 @@ class TransactionalChannel:
             await self._channel.transaction().commit()
 
     async def _exchange(self, name: str) -> aio_pika.abc.AbstractExchange:
-        exchange = self._exchanges.get(name)
-        if exchange is None:
-            assert self._channel is not None
-            exchange = await self._channel.get_exchange(name, ensure=False)
-            self._exchanges[name] = exchange
-        return exchange
+        assert self._channel is not None
+        return await cached_exchange(self._channel, self._exchanges, name)
 
     async def close(self) -> None:
         if self._channel is not None and not self._channel.is_closed:
@@ -262,13 +271,9 @@ class ConfirmingPublisher:
                 raise PublishRefused(f"broker answered {type(result).__name__}")
 
     async def _exchange(self, name: str) -> aio_pika.abc.AbstractExchange:
-        exchange = self._exchanges.get(name)
-        if exchange is None:
-            if self._channel is None:
-                raise PublishRefused("publisher channel is not open")
-            exchange = await self._channel.get_exchange(name, ensure=False)
-            self._exchanges[name] = exchange
-        return exchange
+        if self._channel is None:
+            raise PublishRefused("publisher channel is not open")
+        return await cached_exchange(self._channel, self._exchanges, name)
 
     async def close(self) -> None:
         if self._channel is not None and not self._channel.is_closed:

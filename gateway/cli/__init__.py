@@ -5,13 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from types import ModuleType
 
+from gateway.archive.records import parse_time
 from gateway.config import ConfigError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+
+def instant(text: str) -> datetime:
+    """An RFC 3339 instant on the command line (--since, --until)."""
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)"
+        ) from None
 
 
 def _command_modules() -> list[ModuleType]:

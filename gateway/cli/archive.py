@@ -14,9 +14,10 @@ from typing import Any, TextIO
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.archive.bundle import BundleError, export_bundle, verify_bundle
-from gateway.archive.records import Record, format_time, parse_time, record_to_json
+from gateway.archive.records import Record, format_time, record_to_json
 from gateway.archive.store import ArchiveStore, SearchFilter, open_archive
 from gateway.archive.verify import verify_archive
+from gateway.cli import instant
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.keys import (
     PRIVATE_SUFFIX,
@@ -64,8 +65,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     search = sub.add_parser("search", help="list records matching filters")
     _add_source(search)
-    search.add_argument("--since", type=_instant, help="recorded at or after (RFC 3339)")
-    search.add_argument("--until", type=_instant, help="recorded before (RFC 3339)")
+    search.add_argument("--since", type=instant, help="recorded at or after (RFC 3339)")
+    search.add_argument("--until", type=instant, help="recorded before (RFC 3339)")
     search.add_argument("--type", action="append", default=[], help="message type (repeatable)")
     search.add_argument("--kind", action="append", default=[], help="record kind (repeatable)")
     search.add_argument("--outcome", action="append", default=[], help="outcome (repeatable)")
@@ -78,8 +79,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     export = sub.add_parser("export", help="write a signed, self-verifying bundle of a range")
     _add_source(export)
-    export.add_argument("--since", type=_instant, required=True, help="RFC 3339, inclusive")
-    export.add_argument("--until", type=_instant, required=True, help="RFC 3339, exclusive")
+    export.add_argument("--since", type=instant, required=True, help="RFC 3339, inclusive")
+    export.add_argument("--until", type=instant, required=True, help="RFC 3339, exclusive")
     export.add_argument("--out", type=Path, required=True, metavar="FILE")
     export.add_argument(
         "--signing-key",
@@ -120,15 +121,6 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--archive", metavar="URL", help="sqlite:////path/to/file.db or postgresql://user@host/db"
     )
-
-
-def _instant(text: str) -> datetime:
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)"
-        ) from None
 
 
 def _positive(text: str) -> int:

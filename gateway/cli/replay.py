@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from gateway.archive import ArchiveStore, Record, SearchFilter, open_archive
-from gateway.archive.records import parse_time
+from gateway.cli import instant
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.control_client import Answer, ControlClient
 from gateway.logging import configure_logging
@@ -87,15 +86,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="seconds to wait for the answers after the last request (default 30)",
     )
     parser.set_defaults(handler=run_command(_replay, "replay"))
-
-
-def instant(text: str) -> datetime:
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)"
-        ) from None
 
 
 def positive_float(text: str) -> float:

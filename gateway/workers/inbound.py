@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import structlog
@@ -81,6 +82,11 @@ class Arrival:
     status: tuple[str, str, str] | None = None  # (status, submission_id, type) for receipts
     sent_at: datetime | None = None  # for a receipt: when we sent the envelope it settles
     retry: bool = False  # processing failed unexpectedly and its frame has attempts left
+
+    @cached_property
+    def payload(self) -> bytes:
+        """The envelope as archived, delivered or copied to gw.rejected: encoded once."""
+        return compact(self.raw)
 
 
 @dataclass
@@ -367,7 +373,7 @@ class InboundWorker:
 
     def _entries_of(self, arrival: Arrival, now: datetime) -> list[Entry]:
         raw, decision = arrival.raw, arrival.decision
-        payload = compact(raw)
+        payload = arrival.payload
         if isinstance(decision, Refused):
             originator = raw.get("originator")
             return [
@@ -487,7 +493,7 @@ class InboundWorker:
             return [
                 outgoing.held_copy(
                     topology.REJECTED,
-                    compact(arrival.raw),
+                    arrival.payload,
                     reason=decision.reason,
                     detail=decision.detail,
                     message_id=_short(arrival.raw.get("id")),
@@ -531,9 +537,7 @@ class InboundWorker:
             decision="delivered",
         )
         return [
-            outgoing.delivery(
-                compact(arrival.raw), envelope_id=env.id, provider=provider, type=env.type
-            )
+            outgoing.delivery(arrival.payload, envelope_id=env.id, provider=provider, type=env.type)
         ]
 
     async def _send_receipts(self, arrivals: list[Arrival]) -> None:
