@@ -162,7 +162,8 @@ class SubmissionClient:
         queue = await listening.declare_queue(
             status_queue_name(self._user), exclusive=True, auto_delete=True
         )
-        await queue.bind(STATUS_EXCHANGE, routing_key="#")
+        # Status keys start with the submitting system; RabbitMQ refuses any other binding.
+        await queue.bind(STATUS_EXCHANGE, routing_key=f"{self._user}.#")
         await queue.consume(self._on_status, no_ack=True)
         log.info("client.connected", user=self._user, status_queue=queue.name)
 

@@ -336,6 +336,7 @@ class Gateway:
             events = [
                 outgoing.status(
                     "overdue",
+                    system=p.system,
                     at=now,
                     submission_id=p.submission_id,
                     envelope_id=p.envelope_id,

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
+from contracts.amqp import OPERATOR_SYSTEM
 from gateway import outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
 from gateway.archive import Appended, ArchiveStore, Entry, Record
@@ -41,7 +42,6 @@ from gateway.outbound import (
 from gateway.outgoing import Outgoing
 from gateway.replay import (
     MALFORMED,
-    OPERATOR_SYSTEM,
     UNAUTHORIZED,
     UNKNOWN_RECORD,
     ControlRequest,

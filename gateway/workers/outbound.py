@@ -56,6 +56,7 @@ def delivery_of(message: AbstractIncomingMessage) -> Delivery:
         content_type=message.content_type,
         headers=message.headers or {},
         redelivered=bool(message.redelivered),
+        routing_key=message.routing_key,
     )
 
 
@@ -120,6 +121,7 @@ def entry_for(item: Item, party: str, now: datetime) -> Entry:
         kind="submission",
         outcome="rejected",
         payload=d.body,
+        type=decision.type,
         reason=decision.reason,
         detail=decision.detail,
         **common,
@@ -349,6 +351,7 @@ class OutboundWorker:
                 effects.append(
                     outgoing.status(
                         "sent",
+                        system=d.user_id,
                         at=now,
                         submission_id=d.message_id,
                         envelope_id=env["id"],
@@ -378,6 +381,7 @@ class OutboundWorker:
                 effects.append(
                     outgoing.status(
                         "blocked",
+                        system=d.user_id,
                         at=now,
                         submission_id=d.message_id,
                         envelope_id=None,
@@ -412,22 +416,24 @@ class OutboundWorker:
                 effects.append(
                     outgoing.status(
                         "rejected",
+                        system=d.user_id,
                         at=now,
                         submission_id=d.message_id,
                         envelope_id=None,
-                        type=None,
+                        type=decision.type,
                         reason=decision.reason,
                         detail=decision.detail,
                     )
                 )
                 self._metrics.record_outcome(
-                    "outbound", "unknown", "none", "rejected", decision.reason
+                    "outbound", decision.type or "unknown", "none", "rejected", decision.reason
                 )
             else:
                 original = item.appended.original if item.appended else None
                 effects.append(
                     outgoing.status(
                         "duplicate",
+                        system=d.user_id,
                         at=now,
                         submission_id=d.message_id,
                         envelope_id=original.envelope_id if original else None,
@@ -449,7 +455,7 @@ class OutboundWorker:
                 message_id=d.message_id,
                 system=d.user_id,
                 envelope_id=envelope["id"] if envelope else None,
-                type=submission.type if submission else None,
+                type=submission.type if submission else getattr(decision, "type", None),
                 recipient=submission.recipient if submission else None,
                 decision=type(decision).__name__.lower() if decision else "duplicate",
                 reason=decision.route.reason

@@ -482,7 +482,7 @@ async def test_only_the_gateway_user_can_give_control_requests(
 async def test_a_malformed_request_is_answered_and_archived(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
-    statuses = await vhosts["SCO-RATS"].bind_collector(topology.STATUS, "rejected.#")
+    statuses = await vhosts["SCO-RATS"].bind_collector(topology.STATUS, "*.rejected.#")
     rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
     sco = await network.start("SCO-RATS")
     url = sco.config.broker.url

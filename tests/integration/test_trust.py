@@ -267,7 +267,7 @@ async def test_a_resent_envelope_is_not_delivered_again_and_its_receipt_is_sent_
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
     inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.information.share")
-    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "delivered.#")
+    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "*.delivered.#")
     await network.start("CICA")
     await network.start("SCO-RATS")
     await accredit(network, "CICA", "SCO-RATS", "lo-0001")
@@ -344,7 +344,7 @@ async def test_a_key_rotation_with_overlap_loses_no_message(
     )
     configure(network, "SCO-RATS", extra_public_keys={"CICA": [new_pub]})
     inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.information.share")
-    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "delivered.#")
+    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "*.delivered.#")
     cica = await network.start("CICA")
     await network.start("SCO-RATS")
     await accredit(network, "CICA", "SCO-RATS", "lo-0001")
@@ -378,7 +378,7 @@ async def test_a_key_rotation_with_overlap_loses_no_message(
 async def test_receipts_arrive_for_a_thousand_messages(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
-    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "delivered.#")
+    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "*.delivered.#")
     await network.start("CICA")
     await network.start("SCO-RATS")
     await accredit(network, "CICA", "SCO-RATS", "lo-0001")

@@ -1,4 +1,4 @@
-"""Create prefixed copies of the local vhosts with the permissions of definitions.json.
+"""Create prefixed copies of the local vhosts with the (topic) permissions of definitions.json.
 
     python -m tests.support.vhosts PREFIX     # e.g. "h1-": h1-party-a, h1-party-b, h1-party-c
 
@@ -46,6 +46,21 @@ def copy_vhosts(prefix: str) -> None:
                 perm["configure"],
                 perm["write"],
                 perm["read"],
+            ],
+            check=True,
+            capture_output=True,
+        )
+    for topic in definitions.get("topic_permissions", []):
+        subprocess.run(
+            [
+                "rabbitmqctl",
+                "set_topic_permissions",
+                "-p",
+                prefix + topic["vhost"],
+                topic["user"],
+                topic["exchange"],
+                topic["write"],
+                topic["read"],
             ],
             check=True,
             capture_output=True,
