@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Iterator
-from importlib.metadata import PackageNotFoundError, version
 from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 from prometheus_client.metrics_core import Metric
+
+from gateway.version import package_version
 
 Direction = Literal["outbound", "inbound"]
 Outcome = Literal["forwarded", "delivered", "rejected", "quarantined", "duplicate"]
@@ -71,13 +72,6 @@ def reason_code(reason: str) -> str:
     if len(reason) <= _REASON_MAX_LEN and _REASON_CODE.match(reason):
         return reason
     return OTHER
-
-
-def package_version() -> str:
-    try:
-        return version("liaison-gateway")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class _Undescribed:

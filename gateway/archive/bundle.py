@@ -124,7 +124,8 @@ async def export_bundle(
     chain = ChainVerifier(first_seq - 1, prev_hash)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("wb") as handle:
+        # Message contents: readable by the exporting operator only (0600, whatever the umask).
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             writer = _HashingWriter(handle)
             writer.write(_line({"header": header}))
             last_seq: int | None = None
