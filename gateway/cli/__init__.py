@@ -7,10 +7,11 @@ Only the module of the command being run is imported: ``gateway --help`` and
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Final, NoReturn
@@ -72,6 +73,19 @@ def instant(text: str) -> datetime:
             f"{text!r} is not a time: use RFC 3339 (2026-03-01T12:00:00Z), a span ago "
             "(30m, 2h, 7d, 1w), today or yesterday"
         ) from None
+
+
+def one_of(allowed: Sequence[str], what: str) -> Callable[[str], str]:
+    """An argument type accepting ``allowed`` only, suggesting the nearest on a typo."""
+
+    def check(text: str) -> str:
+        if text in allowed:
+            return text
+        near = difflib.get_close_matches(text, allowed, n=1)
+        hint = f"did you mean {near[0]}?" if near else f"one of {', '.join(allowed)}"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a known {what} ({hint})")
+
+    return check
 
 
 class _Parser(argparse.ArgumentParser):

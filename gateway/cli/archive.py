@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -14,11 +13,8 @@ from typing import Any, TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from contracts.registry import message_types
 from gateway.archive.bundle import BundleError, export_bundle, verify_bundle
 from gateway.archive.records import (
-    RECORD_KINDS,
-    RECORD_OUTCOMES,
     Record,
     format_time,
     record_to_json,
@@ -26,6 +22,7 @@ from gateway.archive.records import (
 from gateway.archive.store import ArchiveStore, SearchFilter, open_archive
 from gateway.archive.verify import verify_archive
 from gateway.cli import instant
+from gateway.cli.filters import WHEN, add_record_filters
 from gateway.cli.output import Format, add_format_argument, print_rows, print_table
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.keys import (
@@ -79,30 +76,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     search = sub.add_parser("search", help="list records matching filters")
     _add_source(search)
-    when = "RFC 3339, or 2h / 7d / today / yesterday"
-    search.add_argument("--since", type=instant, help=f"recorded at or after ({when})")
-    search.add_argument("--until", type=instant, help=f"recorded before ({when})")
-    search.add_argument(
-        "--type",
-        action="append",
-        default=[],
-        type=one_of(message_types(), "message type"),
-        help="message type (repeatable)",
-    )
-    search.add_argument(
-        "--kind",
-        action="append",
-        default=[],
-        type=one_of(RECORD_KINDS, "record kind"),
-        help=f"record kind (repeatable): {', '.join(RECORD_KINDS)}",
-    )
-    search.add_argument(
-        "--outcome",
-        action="append",
-        default=[],
-        type=one_of(RECORD_OUTCOMES, "outcome"),
-        help=f"outcome (repeatable): {', '.join(RECORD_OUTCOMES)}",
-    )
+    add_record_filters(search)
     search.add_argument("--provider", help="originating Party of the envelope")
     search.add_argument("--recipient", help="recipient Party")
     search.add_argument("--correlation-id", help="correlation id of the thread")
@@ -117,8 +91,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     export = sub.add_parser("export", help="write a signed, self-verifying bundle of a range")
     _add_source(export)
-    export.add_argument("--since", type=instant, required=True, help=f"inclusive ({when})")
-    export.add_argument("--until", type=instant, required=True, help=f"exclusive ({when})")
+    export.add_argument("--since", type=instant, required=True, help=f"inclusive ({WHEN})")
+    export.add_argument("--until", type=instant, required=True, help=f"exclusive ({WHEN})")
     export.add_argument("--out", type=Path, required=True, metavar="FILE")
     export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     export.add_argument(
@@ -160,19 +134,6 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--archive", metavar="URL", help="sqlite:////path/to/file.db or postgresql://user@host/db"
     )
-
-
-def one_of(allowed: Sequence[str], what: str) -> Callable[[str], str]:
-    """An argument type accepting ``allowed`` only, suggesting the nearest on a typo."""
-
-    def check(text: str) -> str:
-        if text in allowed:
-            return text
-        near = difflib.get_close_matches(text, allowed, n=1)
-        hint = f"did you mean {near[0]}?" if near else f"one of {', '.join(allowed)}"
-        raise argparse.ArgumentTypeError(f"{text!r} is not a known {what} ({hint})")
-
-    return check
 
 
 def _positive(text: str) -> int:

@@ -15,12 +15,13 @@ Format = Literal["table", "json", "jsonl"]
 FORMATS: Final[tuple[Format, ...]] = ("table", "json", "jsonl")
 
 
-def add_format_argument(parser: argparse.ArgumentParser) -> None:
+def add_format_argument(parser: argparse.ArgumentParser, default: Format = "table") -> None:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        default="table",
-        help="table for people (default), json (one document) or jsonl (one object per line)",
+        default=default,
+        help="table for people, json (one document) or jsonl (one object per line); "
+        "default: %(default)s",
     )
 
 
@@ -38,6 +39,16 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], out: 
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     for line in cells:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip(), file=out)
+
+
+def print_item(item: Mapping[str, Any], fmt: Format, out: TextIO) -> None:
+    """A single item in ``fmt``: ``name  value`` lines for a table."""
+    if fmt == "json":
+        print(json.dumps(item, ensure_ascii=False, indent=2), file=out)
+    elif fmt == "jsonl":
+        print(json.dumps(item, ensure_ascii=False), file=out)
+    else:
+        print_table([{"field": k, "value": v} for k, v in item.items()], ("field", "value"), out)
 
 
 def print_rows(

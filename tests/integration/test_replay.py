@@ -147,6 +147,21 @@ async def test_a_dry_run_lists_the_plan_and_changes_nothing(
     assert "would replay to deliver: seq" in out
     assert first in out
     assert "dry run: nothing was sent" in out
+    code, out = await cli(
+        capsys,
+        "replay",
+        "--config",
+        config,
+        "--id",
+        first,
+        "--target",
+        "deliver",
+        "--dry-run",
+        "--format",
+        "jsonl",
+    )
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert (code, row["action"], row["target"], row["id"]) == (0, "replay", "deliver", first)
     assert await archive.head() == head
     code, out = await cli(capsys, "replay", "--config", config, "--target", "deliver")
     assert code == 2
@@ -159,9 +174,20 @@ async def test_a_dry_run_lists_the_plan_and_changes_nothing(
 
     # Had the dry run sent anything, it would come first on the same control queue.
     code, out = await cli(
-        capsys, "replay", "--config", config, "--id", second, "--target", "deliver"
+        capsys,
+        "replay",
+        "--config",
+        config,
+        "--id",
+        second,
+        "--target",
+        "deliver",
+        "--format",
+        "json",
     )
     assert code == 0, out
+    [row] = json.loads(out)
+    assert (row["id"], row["answer"]["status"]) == (second, "replayed")
     await wait_until(lambda: len(inbox.messages) == 3, message="the real replay")
     assert [m.message_id for m in inbox.messages[2:]] == [second]
     assert len(await records(archive, kinds=["replay"])) == 1
