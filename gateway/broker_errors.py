@@ -21,6 +21,19 @@ BROKER_ERRORS: Final = (AMQPError, OSError, TimeoutError)
 """What connecting to or using a broker raises when the broker, not the program, is at fault."""
 
 
+def is_refusal(exc: BaseException) -> bool:
+    """The broker answered and said no (credentials, vhost, permissions): retrying the same
+    thing cannot succeed, unlike an unreachable broker."""
+    return isinstance(
+        exc,
+        ProbableAuthenticationError
+        | InvalidFrameError
+        | IncompatibleProtocolError
+        | ChannelAccessRefused
+        | ChannelNotFoundEntity,
+    )
+
+
 def _where(url: str) -> tuple[str, str, str]:
     """(host:port, vhost, user) of an AMQP URL, without its password."""
     parsed = URL(url)
