@@ -27,8 +27,7 @@ def build_app(
     readiness_timeout: float = DEFAULT_READINESS_TIMEOUT_S,
 ) -> web.Application:
     async def metrics_handler(request: web.Request) -> web.Response:
-        # Always the 0.0.4 text format: OpenMetrics would merge gateway_receipts_overdue and
-        # gateway_receipts_overdue_total into one family name (see gateway.metrics).
+        # The 0.0.4 text format, which every scraper and `promtool check metrics` read.
         return web.Response(
             body=generate_latest(metrics.registry),
             headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4},

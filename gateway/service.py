@@ -320,8 +320,8 @@ class Gateway:
         while True:
             now = datetime.now(UTC)
             await self._archive_answers()
-            self.metrics.signing_key_expiry_days.labels(self.signing_key.key_id).set(
-                days_to_expiry(self.signing_key, now)
+            self.metrics.signing_key_expiry.labels(self.signing_key.key_id).set(
+                self.signing_key.valid_to.timestamp()
             )
             overdue = self.state.receipts.overdue(now, overdue_after)
             for party in self.publishers:

@@ -454,7 +454,7 @@ async def test_a_missing_receipt_becomes_overdue_and_the_gauges_show_it(
     overdue = [s for s in statuses_of(statuses, "overdue") if s["submission_id"] == waiting]
     assert overdue[0]["reason"] == "receipt.overdue"
     await wait_until(lambda: gauge("gateway_receipts_pending") == 2, message="2 pending")
-    await wait_until(lambda: gauge("gateway_receipts_overdue") == 2, message="2 overdue")
+    await wait_until(lambda: gauge("gateway_receipts_pending_overdue") == 2, message="2 overdue")
     assert gauge("gateway_receipts_overdue_total") == 2
 
     await network.start("SCO-RATS")
@@ -463,7 +463,7 @@ async def test_a_missing_receipt_becomes_overdue_and_the_gauges_show_it(
         message="the late receipt",
     )
     await wait_until(lambda: gauge("gateway_receipts_pending") == 0, message="none pending")
-    await wait_until(lambda: gauge("gateway_receipts_overdue") == 0, message="none overdue")
+    await wait_until(lambda: gauge("gateway_receipts_pending_overdue") == 0, message="none overdue")
 
 
 async def test_an_officer_announced_only_to_a_third_party_is_refused_toward_the_partner(
