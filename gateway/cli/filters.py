@@ -16,24 +16,16 @@ def add_record_filters(parser: argparse.ArgumentParser) -> None:
     """--since, --until, --type, --kind and --outcome."""
     parser.add_argument("--since", type=instant, help=f"recorded at or after ({WHEN})")
     parser.add_argument("--until", type=instant, help=f"recorded before ({WHEN})")
-    parser.add_argument(
-        "--type",
-        action="append",
-        default=[],
-        type=one_of(message_types(), "message type"),
-        help="message type (repeatable)",
+    choices = (
+        ("--type", message_types(), "message type", "message type"),
+        ("--kind", RECORD_KINDS, "record kind", f"record kind: {', '.join(RECORD_KINDS)}"),
+        ("--outcome", RECORD_OUTCOMES, "outcome", f"outcome: {', '.join(RECORD_OUTCOMES)}"),
     )
-    parser.add_argument(
-        "--kind",
-        action="append",
-        default=[],
-        type=one_of(RECORD_KINDS, "record kind"),
-        help=f"record kind (repeatable): {', '.join(RECORD_KINDS)}",
-    )
-    parser.add_argument(
-        "--outcome",
-        action="append",
-        default=[],
-        type=one_of(RECORD_OUTCOMES, "outcome"),
-        help=f"outcome (repeatable): {', '.join(RECORD_OUTCOMES)}",
-    )
+    for option, allowed, what, help_text in choices:
+        parser.add_argument(
+            option,
+            action="append",
+            default=[],
+            type=one_of(allowed, what),
+            help=f"{help_text} (repeatable)",
+        )

@@ -140,26 +140,13 @@ async def test_a_dry_run_lists_the_plan_and_changes_nothing(
     head = await archive.head()
     config = config_of(network, "SCO-RATS")
 
-    code, out = await cli(
-        capsys, "replay", "--config", config, "--id", first, "--target", "deliver", "--dry-run"
-    )
+    dry_run = ("replay", "--config", config, "--id", first, "--target", "deliver", "--dry-run")
+    code, out = await cli(capsys, *dry_run)
     assert code == 0, out
     assert "would replay to deliver: seq" in out
     assert first in out
     assert "dry run: nothing was sent" in out
-    code, out = await cli(
-        capsys,
-        "replay",
-        "--config",
-        config,
-        "--id",
-        first,
-        "--target",
-        "deliver",
-        "--dry-run",
-        "--format",
-        "jsonl",
-    )
+    code, out = await cli(capsys, *dry_run, "--format", "jsonl")
     [row] = [json.loads(line) for line in out.splitlines()]
     assert (code, row["action"], row["target"], row["id"]) == (0, "replay", "deliver", first)
     assert await archive.head() == head

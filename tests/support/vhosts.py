@@ -21,50 +21,17 @@ def copy_vhosts(prefix: str) -> None:
         subprocess.run(
             ["rabbitmqctl", "add_vhost", prefix + vhost["name"]], check=False, capture_output=True
         )
-        subprocess.run(
-            [
-                "rabbitmqctl",
-                "set_permissions",
-                "-p",
-                prefix + vhost["name"],
-                "guest",
-                ".*",
-                ".*",
-                ".*",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        _rabbitmqctl("set_permissions", prefix + vhost["name"], "guest", ".*", ".*", ".*")
     for perm in definitions["permissions"]:
-        subprocess.run(
-            [
-                "rabbitmqctl",
-                "set_permissions",
-                "-p",
-                prefix + perm["vhost"],
-                perm["user"],
-                perm["configure"],
-                perm["write"],
-                perm["read"],
-            ],
-            check=True,
-            capture_output=True,
-        )
+        fields = (perm["user"], perm["configure"], perm["write"], perm["read"])
+        _rabbitmqctl("set_permissions", prefix + perm["vhost"], *fields)
     for topic in definitions.get("topic_permissions", []):
-        subprocess.run(
-            [
-                "rabbitmqctl",
-                "set_topic_permissions",
-                "-p",
-                prefix + topic["vhost"],
-                topic["user"],
-                topic["exchange"],
-                topic["write"],
-                topic["read"],
-            ],
-            check=True,
-            capture_output=True,
-        )
+        fields = (topic["user"], topic["exchange"], topic["write"], topic["read"])
+        _rabbitmqctl("set_topic_permissions", prefix + topic["vhost"], *fields)
+
+
+def _rabbitmqctl(command: str, vhost: str, *args: str) -> None:
+    subprocess.run(["rabbitmqctl", command, "-p", vhost, *args], check=True, capture_output=True)
 
 
 if __name__ == "__main__":
