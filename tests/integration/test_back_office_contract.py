@@ -10,6 +10,7 @@ import uuid
 import aio_pika
 import aiormq
 import pytest
+import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from contracts.amqp import status_routing_key
@@ -113,8 +114,11 @@ async def test_a_rejection_keeps_the_type_it_could_read(
         statuses = await _desk_statuses(connection, status_routing_key(DESK, "rejected", "#"))
         desk = await network.desk("CICA")
         blank = share("SCO-RATS", "   ")
-        message_id = await desk.submit(blank)
-        await wait_until(lambda: bool(statuses.of(message_id)), message="the rejected status")
+        with structlog.testing.capture_logs() as logged:
+            message_id = await desk.submit(blank)
+            await wait_until(lambda: bool(statuses.of(message_id)), message="the rejected status")
+    [decided] = [e for e in logged if e.get("message_id") == message_id]
+    assert (decided["event"], decided["type"]) == ("outbound.decided", "information.share")
     [(key, event)] = statuses.of(message_id)
     assert key == f"{DESK}.rejected.information.share"
     assert (event["type"], event["reason"]) == ("information.share", "text.empty")
