@@ -407,7 +407,6 @@ async def test_a_receipt_that_matches_no_sent_envelope_is_rejected(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
     rejected = await vhosts["CICA"].collect(topology.REJECTED)
-    statuses = await vhosts["CICA"].bind_collector(topology.STATUS)
     await network.start("CICA")
     await accredit(network, "CICA", "SCO-RATS", "lo-0001")
     cica = running(network, "CICA")

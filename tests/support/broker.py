@@ -68,9 +68,7 @@ class Collector:
         try:
             await wait_until(lambda: len(matching()) >= count, timeout=timeout, message=what)
         except AssertionError as error:
-            raise AssertionError(
-                f"{error} on {self.queue}; arrived: {self.describe()}"
-            ) from None
+            raise AssertionError(f"{error} on {self.queue}; arrived: {self.describe()}") from None
         return matching()[:count]
 
     async def wait_for_ids(self, ids: Iterable[str], timeout: float = 20.0) -> None:
