@@ -22,6 +22,7 @@ from gateway import topology
 from gateway.config import GatewayConfig, load_config
 from gateway.keys import generate_key_pair
 from gateway.service import Gateway
+from tests.support.broker import Collector
 
 # GW_TEST_VHOST_PREFIX lets several test runs share one broker without touching each other's
 # queues (tests/support/vhosts.py creates the prefixed copies of the local vhosts).
@@ -218,6 +219,20 @@ def share(recipient: str, text: str, *, officer: str = "lo-0001", **kwargs: Any)
         "attachments": kwargs.pop("attachments", []),
     }
     return submission("information.share", recipient, body, officer=officer, **kwargs)
+
+
+async def through_sentinel(desk: Desk, recipient: str, inbox: Collector) -> str:
+    """Submit one more share and wait for it on ``inbox`` (the path the earlier ones took).
+
+    Once it has arrived, anything the earlier submissions were going to put there (a late
+    duplicate, say) has had its turn: negative checks on ``inbox`` go after this.
+    """
+    sentinel = await desk.submit(share(recipient, "The sentinel, submitted last."))
+    await inbox.wait_for(
+        lambda m: json.loads(m.body)["originator"]["submission_id"] == sentinel,
+        what="the sentinel share",
+    )
+    return sentinel
 
 
 @dataclass
