@@ -42,6 +42,11 @@ def body_has(**fields: Any) -> Callable[[AbstractIncomingMessage], bool]:
     return matches
 
 
+def has_id(message_id: str) -> Callable[[AbstractIncomingMessage], bool]:
+    """A ``wait_for`` predicate: the message carries ``message_id``."""
+    return lambda message: message.message_id == message_id
+
+
 @dataclass
 class Collector:
     """Everything that arrives on one queue, kept in arrival order."""
@@ -72,14 +77,9 @@ class Collector:
         return matching()[:count]
 
     async def wait_for_ids(self, ids: Iterable[str], timeout: float = 20.0) -> None:
-        """Wait until every message id in ``ids`` has arrived here."""
-        wanted = set(ids)
-        await self.wait_for(
-            lambda m: (m.message_id or "") in wanted,
-            count=len(wanted),
-            timeout=timeout,
-            what=f"message ids {sorted(wanted)}",
-        )
+        """Wait until every message id in ``ids`` has arrived here (a duplicate counts once)."""
+        for wanted in ids:
+            await self.wait_for(has_id(wanted), timeout=timeout, what=f"message id {wanted}")
 
     def describe(self) -> list[tuple[str, str]]:
         """(message id, reason header) of every arrival, for failure messages."""
