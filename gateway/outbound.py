@@ -27,6 +27,10 @@ JSON = "application/json"
 # A receipt is the gateway's own signed word that it delivered an envelope: a back-office system
 # that could submit one would make its gateway vouch for deliveries that never happened.
 GATEWAY_ONLY_TYPES = frozenset({"receipt"})
+# A liaison.assignment accredits an officer at both Parties: only the systems the configuration
+# names as roster administrators may submit one.
+ROSTER_TYPES = frozenset({"liaison.assignment"})
+NOT_ROSTER_ADMIN = "roster.not_an_administrator"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,10 @@ class OutboundContext:
     state: PartyState
     now: datetime
     new_id: Callable[[], str]
+    roster_admins: frozenset[str] = frozenset()
+    # Counterparties that get a gateway-made submission_id: the AMQP message_id is chosen by a
+    # back-office system, and carried unchecked it is a field no detector looks at.
+    third_parties: frozenset[str] = frozenset()
 
 
 def _check_delivery(delivery: Delivery, ctx: OutboundContext) -> Rejected | None:
@@ -159,17 +167,26 @@ def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecis
             "route.unknown_recipient",
             f"recipient {submission.recipient} is not a configured counterparty",
         )
+    assert delivery.message_id is not None
+    assert delivery.user_id is not None
+    if submission.type in ROSTER_TYPES and delivery.user_id not in ctx.roster_admins:
+        return Rejected(
+            NOT_ROSTER_ADMIN,
+            f"system {delivery.user_id} is not one of the roster administrators "
+            f"(config key roster_admins) and may not submit {submission.type}",
+        )
     rejected = _check_officer(submission, ctx)
     if rejected is not None:
         return rejected
-    assert delivery.message_id is not None
-    assert delivery.user_id is not None
+    envelope_id = ctx.new_id()
     envelope = stamp(
         submission,
         party=ctx.party,
         system=delivery.user_id,
-        submission_id=delivery.message_id,
-        envelope_id=ctx.new_id(),
+        submission_id=envelope_id
+        if submission.recipient in ctx.third_parties
+        else delivery.message_id,
+        envelope_id=envelope_id,
         created_at=ctx.now,
     )
     known = known_from_envelope(envelope, received=False)

@@ -320,7 +320,8 @@ class ControlWorker:
         result = decide_resend(record, ctx, self._own_keys, self._max_age)
         if isinstance(result, Refusal):
             return self._refused(request, body, record, result, now)
-        submission_id = str(result.envelope["originator"].get("submission_id"))
+        # The record's message_id: toward a third party the envelope's submission_id is ours.
+        submission_id = record.message_id or str(result.envelope["originator"]["submission_id"])
         envelope_id, type_ = str(result.envelope["id"]), str(result.envelope["type"])
         if isinstance(result, ResendBlocked):
             route = result.route
