@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gateway.review import ReviewMode
+
 PartyId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
 _toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
@@ -42,9 +44,6 @@ class BrokerConfig(_Section):
     batch_size: int = Field(default=256, ge=1, le=4096)
     batch_linger_ms: float = Field(default=4.0, ge=0, le=1000)
     heartbeat_s: int = Field(default=15, ge=0)
-
-
-ReviewMode = Literal["off", "on_match", "always"]
 
 
 class Counterparty(_Section):

@@ -1,16 +1,17 @@
 """Outbound decisions: what happens to one submission, as a pure function.
 
 Order matters and is part of the contract: size, AMQP properties, schema, types only the gateway
-makes, route, liaison officer, the third-party rule, the recipient's copy of our roster, and only
-then stamping and signing. The first failing check names the reason; nothing that fails a check
-is signed. The recipient's copy comes after the third-party rule so that a route the rule stops
-is quarantined (and can be released by consent) rather than refused.
+makes, route, roster administrators, liaison officer, the third-party rule, the recipient's copy
+of our roster, the release review, and only then stamping and signing. The first failing check
+names the reason; nothing that fails a check is signed. The recipient's copy comes after the
+third-party rule so that a route the rule stops is quarantined (and can be released by consent)
+rather than refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from contracts.registry import spec_for
 from gateway.consent import RouteDecision, decide_route
 from gateway.keys import SigningKey
 from gateway.provenance import KnownEnvelope, known_from_envelope
+from gateway.review import ReviewMode, ReviewNeed, resemblances, review_need
 from gateway.signing import sign_envelope_with_digest
 from gateway.stamping import stamp
 from gateway.state import PartyState
@@ -66,7 +68,15 @@ class Accepted:
     known: KnownEnvelope
 
 
-OutboundDecision = Accepted | Rejected | Blocked
+@dataclass(frozen=True)
+class Held:
+    """Allowed by the third-party rule, but waiting for a person's release (gateway.review)."""
+
+    submission: Submission
+    need: ReviewNeed
+
+
+OutboundDecision = Accepted | Rejected | Blocked | Held
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,8 @@ class OutboundContext:
     # Counterparties that get a gateway-made submission_id: the AMQP message_id is chosen by a
     # back-office system, and carried unchecked it is a field no detector looks at.
     third_parties: frozenset[str] = frozenset()
+    review: Mapping[str, ReviewMode] = field(default_factory=dict)
+    review_threshold: float = 0.25
 
 
 def _check_delivery(delivery: Delivery, ctx: OutboundContext) -> Rejected | None:
@@ -150,7 +162,25 @@ def route_of(known: KnownEnvelope, ctx: OutboundContext) -> RouteDecision:
     )
 
 
-def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecision:
+def review_of(known: KnownEnvelope, ctx: OutboundContext) -> ReviewNeed | None:
+    """Whether a submission the rule allowed waits for a person (see gateway.review)."""
+    mode = ctx.review.get(known.recipient, "off")
+    if mode == "off":
+        return None
+    return review_need(
+        known,
+        mode=mode,
+        found=resemblances(known, ctx.state.provenance, ctx.review_threshold),
+        this_party=ctx.party,
+        registry=ctx.state.consent,
+        at=ctx.now,
+    )
+
+
+def decide_submission(
+    delivery: Delivery, ctx: OutboundContext, *, reviewed: bool = False
+) -> OutboundDecision:
+    """``reviewed``: a person released it (gateway.review); every other check runs again."""
     rejected = _check_delivery(delivery, ctx)
     if rejected is not None:
         return rejected
@@ -196,5 +226,8 @@ def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecis
     rejected = _check_announced(submission, ctx)
     if rejected is not None:
         return rejected
+    need = None if reviewed else review_of(known, ctx)
+    if need is not None:
+        return Held(submission, need)
     signed, digest = sign_envelope_with_digest(envelope, ctx.signing_key)
     return Accepted(submission, signed, digest, known)

@@ -181,6 +181,7 @@ class Gateway:
             inbound_context=self._inbound_context,
             on_state_lost=self._lose_state,
             prepare=self._prepare,
+            review_roles=self.config.review.roles,
         )
         self._workers = [outbound, inbound, control]
         self._worker_tasks = [asyncio.ensure_future(worker.run()) for worker in self._workers]
@@ -296,6 +297,8 @@ class Gateway:
             third_parties=frozenset(
                 c.id for c in self.config.counterparties if c.role == "third-party"
             ),
+            review={c.id: c.review for c in self.config.counterparties},
+            review_threshold=self.config.review.threshold,
         )
 
     def _inbound_context(self, now: datetime) -> InboundContext:

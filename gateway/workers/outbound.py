@@ -35,6 +35,7 @@ from gateway.outbound import (
     Accepted,
     Blocked,
     Delivery,
+    Held,
     OutboundContext,
     OutboundDecision,
     Rejected,
@@ -43,6 +44,7 @@ from gateway.outbound import (
 )
 from gateway.outgoing import Outgoing
 from gateway.provenance import known_from_envelope
+from gateway.review import held_headers
 from gateway.stamping import new_envelope_id
 from gateway.workers.batches import Batcher, Hold, delivery_attempt
 
@@ -120,6 +122,24 @@ def entry_for(item: Item, party: str, now: datetime) -> Entry:
             reason=route.reason,
             detail=route.detail,
             derived_from=decision.submission.derived_from,
+            **common,
+        )
+    if isinstance(decision, Held):
+        # The archive is where held submissions wait: it survives restarts and is what
+        # ``gateway review`` reads, with or without the gateway running.
+        submission = decision.submission
+        return Entry(
+            kind="submission",
+            outcome="held",
+            payload=d.body,
+            type=submission.type,
+            provider=party,
+            recipient=submission.recipient,
+            correlation_id=submission.correlation_id,
+            reason=decision.need.reason,
+            detail=decision.need.detail,
+            derived_from=submission.derived_from,
+            headers=held_headers(decision.need, submission.officer),
             **common,
         )
     assert isinstance(decision, Rejected)
@@ -414,6 +434,15 @@ class OutboundWorker:
                     "quarantined",
                     route.reason,
                 )
+            elif isinstance(decision, Held):
+                effects.append(held_status(decision, d.message_id, now))
+                self._metrics.record_outcome(
+                    "outbound",
+                    decision.submission.type,
+                    decision.submission.recipient,
+                    "held",
+                    decision.need.reason,
+                )
             elif isinstance(decision, Rejected):
                 effects.append(
                     outgoing.held_copy(
@@ -462,7 +491,9 @@ class OutboundWorker:
                     "duplicate",
                 )
             envelope = decision.envelope if isinstance(decision, Accepted) else None
-            submission = decision.submission if isinstance(decision, Accepted | Blocked) else None
+            submission = (
+                decision.submission if isinstance(decision, Accepted | Blocked | Held) else None
+            )
             log.info(
                 "outbound.decided",
                 message_id=d.message_id,
@@ -473,6 +504,8 @@ class OutboundWorker:
                 decision=type(decision).__name__.lower() if decision else "duplicate",
                 reason=decision.route.reason
                 if isinstance(decision, Blocked)
+                else decision.need.reason
+                if isinstance(decision, Held)
                 else getattr(decision, "reason", None),
             )
         return effects
@@ -527,3 +560,16 @@ def resend_of(
     if not route.allowed:
         return None, route
     return envelope, None
+
+
+def held_status(decision: Held, submission_id: str | None, now: datetime) -> Outgoing:
+    """The ``held`` status of a submission waiting for review."""
+    return outgoing.status(
+        "held",
+        at=now,
+        submission_id=submission_id,
+        envelope_id=None,
+        type=decision.submission.type,
+        reason=decision.need.reason,
+        detail=decision.need.detail,
+    )
