@@ -23,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from gateway.review import ReviewMode
+from gateway.review import DEFAULT_THRESHOLD, ReviewMode
 
 PartyId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
@@ -61,7 +61,7 @@ class Counterparty(_Section):
 
 class ReviewConfig(_Section):
     threshold: float = Field(
-        default=0.25,
+        default=DEFAULT_THRESHOLD,
         gt=0,
         le=1,
         description="resemblance score from which a submission is held under review 'on_match'",

@@ -20,7 +20,7 @@ from contracts.registry import spec_for
 from gateway.consent import RouteDecision, decide_route
 from gateway.keys import SigningKey
 from gateway.provenance import KnownEnvelope, known_from_envelope
-from gateway.review import ReviewMode, ReviewNeed, resemblances, review_need
+from gateway.review import DEFAULT_THRESHOLD, ReviewMode, ReviewNeed, resemblances, review_need
 from gateway.signing import sign_envelope_with_digest
 from gateway.stamping import stamp
 from gateway.state import PartyState
@@ -93,7 +93,7 @@ class OutboundContext:
     # back-office system, and carried unchecked it is a field no detector looks at.
     third_parties: frozenset[str] = frozenset()
     review: Mapping[str, ReviewMode] = field(default_factory=dict)
-    review_threshold: float = 0.25
+    review_threshold: float = DEFAULT_THRESHOLD
 
 
 def _check_delivery(delivery: Delivery, ctx: OutboundContext) -> Rejected | None:

@@ -17,6 +17,7 @@ from gateway.replay import (
     review_release_request,
 )
 from gateway.review import (
+    DEFAULT_THRESHOLD,
     HELD_ALWAYS,
     HELD_RESEMBLANCE,
     NOT_A_REVIEWER,
@@ -26,7 +27,7 @@ from gateway.review import (
     officer_of,
     resembles_of,
 )
-from gateway.similarity import JACCARD_THRESHOLD, jaccard, shingles
+from gateway.similarity import JACCARD_THRESHOLD, TextIndex, jaccard, shingles
 from gateway.state import PartyState
 from tests.gateway.test_outbound import (
     CICA_KEY,
@@ -36,6 +37,7 @@ from tests.gateway.test_outbound import (
     decide,
     delivery,
 )
+from tests.gateway.test_similarity import CORPUS
 from tests.gateway.trust_helpers import NOW, assignment_envelope, signed
 from tests.support.parties import share
 
@@ -77,7 +79,7 @@ def test_the_weak_copy_lies_between_the_review_and_the_blocking_thresholds() -> 
     provided, weak = shingles(PROVIDED), shingles(WEAK)
     assert provided is not None
     assert weak is not None
-    assert 0.25 <= jaccard(provided, weak) < JACCARD_THRESHOLD
+    assert DEFAULT_THRESHOLD <= jaccard(provided, weak) < JACCARD_THRESHOLD
 
 
 def test_on_match_holds_a_weak_resemblance_no_consent_covers() -> None:
@@ -88,7 +90,7 @@ def test_on_match_holds_a_weak_resemblance_no_consent_covers() -> None:
     assert decision.need.reason == HELD_RESEMBLANCE
     [resemblance] = decision.need.resembles
     assert (resemblance.envelope_id, resemblance.provider) == (received["id"], "SCO-RATS")
-    assert 0.25 <= resemblance.score < JACCARD_THRESHOLD
+    assert DEFAULT_THRESHOLD <= resemblance.score < JACCARD_THRESHOLD
     assert received["id"] in decision.need.detail
 
 
@@ -205,3 +207,42 @@ def test_review_requests_round_trip_and_need_their_members() -> None:
         parse_control_request(without_reason.to_json())
     assert refused.value.code == MALFORMED
     assert "note" in refused.value.detail
+
+
+def _half_copy(corpus: list[str], i: int, share_of_words: float) -> str:
+    """The first part of paragraph ``i`` followed by the rest of an unrelated one."""
+    own, other = corpus[i].split(), corpus[(i + 7) % len(corpus)].split()
+    kept = int(len(own) * share_of_words)
+    return " ".join(own[:kept] + other[: len(other) - kept])
+
+
+def test_review_threshold_measured_on_the_corpus(capsys: pytest.CaptureFixture[str]) -> None:
+    """Unrelated paragraphs (both languages) are held under 1 %; partial copies are caught."""
+    index = TextIndex()
+    for i, text in enumerate(CORPUS):
+        index.add(str(i), text)
+    unrelated = held_unrelated = 0
+    for i, text in enumerate(CORPUS):
+        hits = {key for key, _ in index.query(text, min_score=DEFAULT_THRESHOLD)}
+        unrelated += len(CORPUS) - 1
+        held_unrelated += len(hits - {str(i)})
+    caught: dict[float, tuple[int, int]] = {}
+    for share_of_words in (0.4, 0.5, 0.6):
+        blocked = held_copies = 0
+        for i in range(len(CORPUS)):
+            score = dict(index.query(_half_copy(CORPUS, i, share_of_words), DEFAULT_THRESHOLD))
+            found = score.get(str(i), 0.0)
+            blocked += found >= JACCARD_THRESHOLD
+            held_copies += DEFAULT_THRESHOLD <= found < JACCARD_THRESHOLD
+        caught[share_of_words] = (blocked, held_copies)
+    with capsys.disabled():
+        print(
+            f"\nreview threshold {DEFAULT_THRESHOLD}: unrelated held {held_unrelated}/{unrelated}"
+            + "".join(
+                f"; {int(s * 100)} % copied: blocked {b}, held {h} of {len(CORPUS)}"
+                for s, (b, h) in caught.items()
+            )
+        )
+    assert held_unrelated / unrelated < 0.01
+    assert sum(caught[0.5]) >= 0.7 * len(CORPUS)
+    assert sum(caught[0.6]) >= 0.85 * len(CORPUS)
