@@ -103,29 +103,43 @@ class ReviewDecider:
         self, request: ControlRequest, body: bytes, record: Record, now: datetime
     ) -> Outcome:
         detail = f"refused by {request.officer}: {request.note}"
+        outcome = self._ended(request, body, record, ("refused", "rejected"), REFUSED, detail, now)
+        outcome.entries = [replace(e, dedup_key=review_key(record.seq)) for e in outcome.entries]
+        return outcome
+
+    def _ended(
+        self,
+        request: ControlRequest,
+        body: bytes,
+        record: Record,
+        outcome_and_status: tuple[str, str],
+        reason: str,
+        detail: str,
+        now: datetime,
+    ) -> Outcome:
+        """A review request that forwards nothing: its archive record and its answer."""
+        outcome, status = outcome_and_status
         entry = request_entry(
             request,
-            "refused",
+            outcome,
             at=now,
             body=body,
             system=self._user,
             record=record,
-            reason=REFUSED,
+            reason=reason,
             detail=detail,
         )
         event = answer(
-            "rejected",
+            status,
             request.request_id,
             at=now,
             submission_id=record.message_id,
             envelope_id=None,
             type=record.type,
-            reason=REFUSED,
+            reason=reason,
             detail=detail,
         )
-        return Outcome(
-            "refused", entries=[replace(entry, dedup_key=review_key(record.seq))], effects=[event]
-        )
+        return Outcome(outcome, entries=[entry], effects=[event])
 
     async def _release(
         self,
@@ -184,24 +198,6 @@ class ReviewDecider:
             detail = decision.route.detail
         else:
             status, reason, detail = "rejected", decision.reason, decision.detail
-        entry = request_entry(
-            request,
-            "quarantined" if status == "blocked" else "rejected",
-            at=now,
-            body=body,
-            system=self._user,
-            record=record,
-            reason=reason,
-            detail=f"not released, still held: {detail}",
-        )
-        event = answer(
-            status,
-            request.request_id,
-            at=now,
-            submission_id=record.message_id,
-            envelope_id=None,
-            type=record.type,
-            reason=reason,
-            detail=f"not released, still held: {detail}",
-        )
-        return Outcome(status, entries=[entry], effects=[event])
+        outcome = "quarantined" if status == "blocked" else "rejected"
+        detail = f"not released, still held: {detail}"
+        return self._ended(request, body, record, (outcome, status), reason, detail, now)

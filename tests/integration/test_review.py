@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gateway.archive import SearchFilter
+from tests.gateway.test_review import PROVIDED, WEAK
 from tests.integration.conftest import Network
 from tests.integration.test_replay import cli, config_of, gateway_of
 from tests.integration.test_third_party_rule import Scene
@@ -22,19 +23,6 @@ from tests.support.parties import assignment, share, submission
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
-
-PROVIDED = (
-    "Two couriers travel every second week from the northern border crossing to the river "
-    "port, carrying cash in fuel canisters and meeting a contact in the market hall before "
-    "the evening ferry leaves."
-)
-# Part of CICA's paragraph in a new frame: a resemblance below the blocking threshold (the
-# unit tests check it lies between the two thresholds).
-WEAK = (
-    "Our desk hears that two couriers travel every second week from the northern border "
-    "crossing to the river port carrying cash, and we would like to discuss with your "
-    "analysts how trade routes changed."
-)
 
 FRESH = "Our own schedule of the spring workshops."
 
