@@ -126,7 +126,6 @@ class ControlWorker:
             metrics=metrics,
             roles=review_roles,
             outbound_context=outbound_context,
-            refused=self._refused,
         )
         self._batcher = Batcher(1, 0.0)
         self._stopping = asyncio.Event()

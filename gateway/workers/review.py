@@ -49,7 +49,6 @@ class ReviewDecider:
         metrics: GatewayMetrics,
         roles: Collection[str],
         outbound_context: Callable[[datetime], OutboundContext],
-        refused: Callable[[ControlRequest, bytes, Record | None, Refusal, datetime], Outcome],
     ) -> None:
         self._party = party
         self._user = gateway_user
@@ -57,7 +56,6 @@ class ReviewDecider:
         self._metrics = metrics
         self._roles = frozenset(roles)
         self._outbound_context = outbound_context
-        self._refused = refused
 
     async def decide(
         self,
@@ -68,7 +66,16 @@ class ReviewDecider:
     ) -> Outcome:
         refusal = await self._refusal(request, record, now)
         if refusal is not None:
-            return self._refused(request, message.body, record, refusal, now)
+            return self._ended(
+                request,
+                message.body,
+                record,
+                ("rejected", "rejected"),
+                refusal.reason,
+                refusal.detail,
+                now,
+                final=False,
+            )
         if request.action == "review_refuse":
             return self._refuse(request, message.body, record, now)
         return await self._release(message, request, record, now)
@@ -103,7 +110,9 @@ class ReviewDecider:
         self, request: ControlRequest, body: bytes, record: Record, now: datetime
     ) -> Outcome:
         detail = f"refused by {request.officer}: {request.note}"
-        outcome = self._ended(request, body, record, ("refused", "rejected"), REFUSED, detail, now)
+        outcome = self._ended(
+            request, body, record, ("refused", "rejected"), REFUSED, detail, now, final=True
+        )
         outcome.entries = [replace(e, dedup_key=review_key(record.seq)) for e in outcome.entries]
         return outcome
 
@@ -116,8 +125,14 @@ class ReviewDecider:
         reason: str,
         detail: str,
         now: datetime,
+        *,
+        final: bool,
     ) -> Outcome:
-        """A review request that forwards nothing: its archive record and its answer."""
+        """A review request that forwards nothing: its archive record and its answer.
+
+        Only a ``final`` answer (a refusal) names the submission: a request refused or a
+        release stopped leaves the submission held, and its system must not read it as over.
+        """
         outcome, status = outcome_and_status
         entry = request_entry(
             request,
@@ -133,7 +148,7 @@ class ReviewDecider:
             status,
             request.request_id,
             at=now,
-            submission_id=record.message_id,
+            submission_id=record.message_id if final else None,
             envelope_id=None,
             type=record.type,
             reason=reason,
@@ -200,4 +215,6 @@ class ReviewDecider:
             status, reason, detail = "rejected", decision.reason, decision.detail
         outcome = "quarantined" if status == "blocked" else "rejected"
         detail = f"not released, still held: {detail}"
-        return self._ended(request, body, record, (outcome, status), reason, detail, now)
+        return self._ended(
+            request, body, record, (outcome, status), reason, detail, now, final=False
+        )

@@ -103,8 +103,12 @@ async def test_on_match_holds_and_another_officer_releases(
     [arrived] = scene.envelopes_at_unoct()
     assert arrived["body"]["text"]["en"] == WEAK
     assert arrived["originator"]["submission_id"] == arrived["id"]  # not the desk's message_id
+    await wait_until(lambda: bool(sent_for(scene, message_id)), message="sent status")
     [sent] = sent_for(scene, message_id)
     assert sent["envelope_id"] == arrived["id"]
+    # The refused release request did not tell the desk its submission was over.
+    statuses = [s["status"] for s in scene.status_b.bodies() if s["submission_id"] == message_id]
+    assert statuses == ["held", "sent"]
 
     code, out = await cli(capsys, "review", "list", "--config", config, "--format", "json")
     assert json.loads(out) == []
