@@ -27,8 +27,10 @@ from gateway.review import (
     officer_of,
     resembles_of,
 )
+from gateway.review_ops import pending
 from gateway.similarity import JACCARD_THRESHOLD, TextIndex, jaccard, shingles
 from gateway.state import PartyState
+from gateway.workers.outbound import resend_of
 from tests.gateway.test_outbound import (
     CICA_KEY,
     RATS_KEY,
@@ -37,6 +39,7 @@ from tests.gateway.test_outbound import (
     decide,
     delivery,
 )
+from tests.gateway.test_replay import envelope_record, record
 from tests.gateway.test_similarity import CORPUS
 from tests.gateway.trust_helpers import NOW, assignment_envelope, signed
 from tests.support.parties import share
@@ -246,3 +249,35 @@ def test_review_threshold_measured_on_the_corpus(capsys: pytest.CaptureFixture[s
     assert held_unrelated / unrelated < 0.01
     assert sum(caught[0.5]) >= 0.7 * len(CORPUS)
     assert sum(caught[0.6]) >= 0.85 * len(CORPUS)
+
+
+def test_a_duplicate_is_resent_only_while_the_rule_allows_it() -> None:
+    state = accredited_state("SCO-RATS", "UNOCT")
+    received = rats_shared(state)
+    grant = {
+        "decision": "granted",
+        "scope": {"envelope_ids": [received["id"]]},
+        "recipients": ["UNOCT"],
+    }
+    state.consent.apply_decision("d-1", "SCO-RATS", grant, NOW - timedelta(minutes=1))
+    ctx = context(state)
+    sent = decide(share("UNOCT", "Passing it on.", derived_from=[received["id"]]), ctx)
+    assert isinstance(sent, Accepted)
+    original = envelope_record(7, "envelope.out", "sent", sent.envelope)
+    assert resend_of(original, ctx) == (sent.envelope, None)
+
+    state.consent.apply_revocation("SCO-RATS", {"decision_id": "d-1"}, NOW - timedelta(seconds=1))
+    resend, blocked = resend_of(original, ctx)
+    assert resend is None
+    assert blocked is not None
+    assert blocked.reason == "consent.missing"
+
+
+def test_pending_leaves_out_what_a_release_or_refusal_settled() -> None:
+    held = [record(seq, "submission", "held", message_id=f"m-{seq}") for seq in (3, 4, 5)]
+    reviews = [
+        record(6, "review", "rejected", refers_to=3, reason=SAME_OFFICER),
+        record(7, "review", "released", refers_to=4),
+        record(8, "review", "refused", refers_to=5),
+    ]
+    assert [h.record.seq for h in pending(held, reviews)] == [3]
