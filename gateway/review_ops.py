@@ -67,7 +67,8 @@ async def find_held(store: ArchiveStore, ident: str) -> Record | None:
     """The held submission ``ident`` names: its archive seq or its message_id."""
     if ident.isdigit():
         record = await store.get(int(ident))
-        return record if record is not None and record.outcome == "held" else None
+        held = record is not None and (record.kind, record.outcome) == ("submission", "held")
+        return record if held else None
     found = await store.search(
         SearchFilter(kinds=["submission"], outcomes=["held"], message_ids=[ident])
     )

@@ -109,37 +109,34 @@ def entry_for(item: Item, party: str, now: datetime) -> Entry:
             derived_from=tuple(env["derived_from"]),
             **common,
         )
-    if isinstance(decision, Blocked):
-        route = decision.route
-        return Entry(
-            kind="submission",
-            outcome="quarantined",
-            payload=d.body,
-            type=decision.submission.type,
-            provider=party,
-            recipient=decision.submission.recipient,
-            correlation_id=decision.submission.correlation_id,
-            reason=route.reason,
-            detail=route.detail,
-            derived_from=decision.submission.derived_from,
-            **common,
-        )
-    if isinstance(decision, Held):
-        # The archive is where held submissions wait: it survives restarts and is what
-        # ``gateway review`` reads, with or without the gateway running.
+    if isinstance(decision, Blocked | Held):
         submission = decision.submission
-        return Entry(
-            kind="submission",
-            outcome="held",
+        common.update(
             payload=d.body,
             type=submission.type,
             provider=party,
             recipient=submission.recipient,
             correlation_id=submission.correlation_id,
+            derived_from=submission.derived_from,
+        )
+    if isinstance(decision, Blocked):
+        route = decision.route
+        return Entry(
+            kind="submission",
+            outcome="quarantined",
+            reason=route.reason,
+            detail=route.detail,
+            **common,
+        )
+    if isinstance(decision, Held):
+        # The archive is where held submissions wait: it survives restarts and is what
+        # ``gateway review`` reads, with or without the gateway running.
+        return Entry(
+            kind="submission",
+            outcome="held",
             reason=decision.need.reason,
             detail=decision.need.detail,
-            derived_from=submission.derived_from,
-            headers=held_headers(decision.need, submission.officer),
+            headers=held_headers(decision.need, decision.submission.officer),
             **common,
         )
     assert isinstance(decision, Rejected)
