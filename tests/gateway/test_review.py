@@ -12,6 +12,7 @@ from gateway.outbound import Accepted, Blocked, Held, OutboundContext, decide_su
 from gateway.replay import (
     MALFORMED,
     RequestError,
+    check_replayable,
     parse_control_request,
     review_refuse_request,
     review_release_request,
@@ -281,3 +282,10 @@ def test_pending_leaves_out_what_a_release_or_refusal_settled() -> None:
         record(8, "review", "refused", refers_to=5),
     ]
     assert [h.record.seq for h in pending(held, reviews)] == [3]
+
+
+def test_replay_and_quarantine_release_cannot_bypass_the_review() -> None:
+    held = record(3, "submission", "held", message_id="m-3")
+    refusal = check_replayable(held, "reprocess")
+    assert refusal is not None
+    assert "held" in refusal.detail
