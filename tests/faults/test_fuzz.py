@@ -203,6 +203,7 @@ def judge(keys_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Judge:
         state=PartyState("CICA"),
         now=now,
         new_id=new_envelope_id,
+        roster_admins=frozenset(cica.roster_admins),
     )
     inbound = InboundContext(
         party="SCO-RATS",

@@ -267,7 +267,8 @@ async def test_a_quarantined_submission_released_after_a_consent_grant_goes_thro
     await wait_until(lambda: len(inbox_c.messages) == 1, message="the release at UNOCT")
     forwarded = inbox_c.bodies()[0]
     assert forwarded["derived_from"] == [envelope_id]
-    assert forwarded["originator"]["submission_id"] == message_id
+    # Toward a third party the submission_id is the gateway's, never the desk's message_id.
+    assert forwarded["originator"]["submission_id"] == forwarded["id"]
     assert forwarded["id"] in out
 
     code, out = await cli(capsys, "quarantine", "list", "--config", config)
