@@ -23,6 +23,8 @@ SUBMISSION_REASONS: Final[dict[str, str]] = {
     "route.unknown_recipient": "`recipient` is not a configured counterparty",
     "roster.officer_not_accredited": "the officer is not on the liaison roster (ours, or the "
     "recipient's copy of it)",
+    "roster.not_an_administrator": "a `liaison.assignment` from a system that is not one of "
+    "the roster administrators (config `roster_admins`)",
     "processing.failed": "an unexpected error on every attempt (`limits.max_attempts`)",
 }
 
@@ -30,6 +32,9 @@ THIRD_PARTY_REASONS: Final[dict[str, str]] = {
     "consent.missing": "quarantined: information of a third Party without its consent",
     "consent.undeclared_derivation": "quarantined: the text matches a third Party's envelope "
     "that `derived_from` does not name",
+    "review.always": "held: every submission to this counterparty waits for a person's release",
+    "review.resemblance": "held: the text resembles a third Party's envelope; a person decides",
+    "review.refused": "a held submission that a person refused",
 }
 
 INBOUND_REASONS: Final[dict[str, str]] = {
@@ -57,6 +62,10 @@ OPERATOR_REASONS: Final[dict[str, str]] = {
     "replay.not_replayable": "the record is not of a kind or outcome that can be replayed",
     "replay.unreadable_record": "the archived payload cannot be read back",
     "replay.already_claimed": "the record was already re-processed",
+    "review.not_held": "a review request for a submission that is not held",
+    "review.already_decided": "a review request for a submission already released or refused",
+    "review.same_officer": "the release needs a second person (four eyes)",
+    "review.not_a_reviewer": "the reviewer is not on the liaison roster now",
 }
 
 GATEWAY_REASONS: Final[dict[str, str]] = {

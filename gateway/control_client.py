@@ -25,7 +25,7 @@ from gateway.replay import ControlRequest
 
 # Statuses that answer a control request; their routing keys on gw.status are
 # operator.<status>.<type> (contracts.amqp.status_routing_key).
-ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate")
+ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate", "held")
 
 Answer = dict[str, Any]
 

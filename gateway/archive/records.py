@@ -69,6 +69,7 @@ RECORD_KINDS: Final = (
     "control",
     "replay",
     "release",
+    "review",
 )
 """What a record documents; ``archive search --kind`` accepts these only."""
 RECORD_OUTCOMES: Final = (
@@ -79,6 +80,8 @@ RECORD_OUTCOMES: Final = (
     "quarantined",
     "replayed",
     "released",
+    "held",
+    "refused",
 )
 """What became of it; ``archive search --outcome`` accepts these only."""
 

@@ -25,7 +25,7 @@ SOURCES = [
 # reasons.
 REASON = re.compile(
     r"^(schema|text|authorization|attachment|frame|submission|route|roster|processing|"
-    r"signature|receipt|replay|consent|provenance|control)\.[a-z0-9_]+$"
+    r"signature|receipt|replay|consent|provenance|control|review)\.[a-z0-9_]+$"
 )
 LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
 # Archive record kinds, not reasons (gateway/workers/inbound.py).
