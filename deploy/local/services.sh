@@ -21,10 +21,10 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 
 # The local CA and certificates: the broker's (server.*) and one per gateway broker user,
 # common name = the user. They live outside the checkout, where the broker user can read them.
-tls_dir=${GATEWAY_LOCAL_TLS_DIR:-/var/lib/gateway-local-tls}
+tls_dir=${GW_LOCAL_TLS_DIR:-/var/lib/gateway-local-tls}
 tls_users="cica-gateway cica-peer sco-rats-gateway sco-rats-peer unoct-gateway unoct-peer"
 tls_conf=/etc/rabbitmq/conf.d/20-gateway-tls.conf
-python=${GATEWAY_PYTHON:-$root/.venv/bin/python}
+python=${GW_PYTHON:-$root/.venv/bin/python}
 
 ensure_tls_listener() {
   local args=() user

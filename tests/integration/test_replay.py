@@ -25,6 +25,7 @@ from gateway.client import user_from_url
 from gateway.control_client import ControlClient
 from gateway.replay import release_request
 from gateway.service import Gateway
+from gateway.tls import local_endpoint
 from tests.integration.conftest import Network
 from tests.support.broker import Collector, Vhost
 from tests.support.parties import assignment, share, submission
@@ -392,7 +393,7 @@ async def test_a_rejected_submission_reprocessed_after_the_fix_is_forwarded_once
     # Released twice more (the CLI itself would skip it): the same envelope, not a new one.
     archive = gateway_of(network, "CICA").archive
     [rejected] = await records(archive, kinds=["submission"], message_ids=[message_id])
-    async with ControlClient(gateway_of(network, "CICA").config.broker.url) as client:
+    async with ControlClient(local_endpoint(gateway_of(network, "CICA").config)) as client:
         requests = [release_request(str(uuid.uuid4()), rejected.seq) for _ in range(2)]
         for request in requests:
             await client.send(request)
