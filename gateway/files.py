@@ -7,6 +7,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
@@ -49,18 +50,22 @@ def create_public(path: Path, data: bytes) -> None:
     create_exclusively(path, data, PUBLIC_FILE)
 
 
-def private_directory(path: Path) -> None:
-    """Make ``path`` (and missing parents) a directory only its owner can enter; an existing
-    directory that others can enter is tightened, since archives and bundles go there."""
-    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        path.chmod(PRIVATE_DIR)
+def open_private(path: Path) -> BinaryIO:
+    """``path`` truncated for writing, owner-only from birth (an export bundle)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # an existing file keeps its mode through O_CREAT
+    return os.fdopen(fd, "wb")
 
 
-def tighten(path: Path) -> None:
-    """Make an existing file owner-only (an archive created before this rule, a WAL file)."""
-    if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
-        path.chmod(PRIVATE_FILE)
+def private_database(path: Path) -> None:
+    """Prepare a SQLite file: its directory, when missing, created 0700; the file created (or
+    tightened) 0600 before SQLite opens it, so that the WAL and shared-memory files SQLite
+    creates beside it, which copy its mode, are owner-only too. Existing ones are tightened."""
+    path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and stat.S_IMODE(file.stat().st_mode) & 0o077:
+            file.chmod(PRIVATE_FILE)
 
 
 def require_not_writable_by_others(path: Path, what: str) -> None:

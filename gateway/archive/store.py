@@ -39,6 +39,7 @@ from gateway.archive.chain import record_hash
 from gateway.archive.migrations import migrate
 from gateway.archive.records import DUPLICATE, Appended, Entry, Record, clean_text
 from gateway.archive.schema import HEAD_ID, claims, head, records
+from gateway.files import private_database
 
 log = structlog.get_logger(__name__)
 
@@ -212,7 +213,7 @@ class ArchiveStore:
     async def open(self) -> None:
         """Create or migrate the schema; safe to run from several processes at once."""
         if self._is_sqlite and self.url.database:
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            private_database(Path(self.url.database))
         async with self._write() as conn:
             applied = await conn.run_sync(migrate)
         log.info(
