@@ -25,7 +25,8 @@ async def test_a_new_sqlite_archive_and_its_wal_are_owner_only(tmp_path: Path) -
         await store.append([envelope_entry(CICA, 1)])
         wal = database.with_name("archive.db-wal")
         shm = database.with_name("archive.db-shm")
-        assert wal.exists() and shm.exists()
+        assert wal.exists()
+        assert shm.exists()
         assert {mode(database), mode(wal), mode(shm)} == {0o600}
     assert mode(directory) == 0o700
 
