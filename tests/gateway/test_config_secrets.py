@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import ConfigError, load_config
-from tests.support.parties import make_keys, tls_lines, write_config
+from tests.support.parties import make_keys, without_tls, write_config
 
 SECRET = "s3cr3t/with@odd:chars"
 
@@ -17,12 +17,6 @@ def config_path(tmp_path: Path) -> Path:
     keys = tmp_path / "keys"
     make_keys(keys)
     return write_config(tmp_path, "CICA", keys)
-
-
-def without_tls(path: Path, section: str, user: str) -> None:
-    """Remove the first ``[section.tls]`` table of the config at ``path``."""
-    table = "\n".join(tls_lines(section, user)) + "\n"
-    path.write_text(path.read_text().replace(table, "", 1))
 
 
 def test_a_counterparty_key_is_overridden_by_list_index(

@@ -49,6 +49,12 @@ def tls_lines(section: str, user: str, directory: Path = TLS_DIR) -> list[str]:
     ]
 
 
+def without_tls(path: Path, section: str, user: str) -> None:
+    """Remove the first ``[section.tls]`` table for ``user`` from the config at ``path``."""
+    table = "\n".join(tls_lines(section, user)) + "\n"
+    path.write_text(path.read_text().replace(table, "", 1))
+
+
 def key_id(party: str) -> str:
     return f"{party}-test-1"
 
