@@ -26,7 +26,8 @@ tls_users="cica-gateway cica-peer sco-rats-gateway sco-rats-peer unoct-gateway u
 tls_conf=/etc/rabbitmq/conf.d/20-gateway-tls.conf
 python=${GW_PYTHON:-$root/.venv/bin/python}
 
-ensure_tls_listener() {
+# Certificates and the broker's TLS configuration, before the broker starts if it is stopped.
+write_tls_files() {
   local args=() user
   for user in $tls_users; do args+=(--user "$user"); done
   PYTHONPATH="$root" "$python" -m gateway certs local --out "$tls_dir" "${args[@]}" \
@@ -48,6 +49,10 @@ ssl_options.versions.2 = tlsv1.2
 CONF
 )
   [ "$(cat "$tls_conf" 2>/dev/null)" = "$wanted" ] || printf '%s\n' "$wanted" > "$tls_conf"
+}
+
+# A broker that was already running before the TLS configuration existed restarts once.
+ensure_tls_listener() {
   rabbitmq-diagnostics -q listeners 2>/dev/null | grep -q "port: 5671" && return 0
   echo "services: restarting RabbitMQ to open its TLS listener on 5671"
   rabbitmqctl shutdown >/dev/null 2>&1 || true
@@ -59,6 +64,7 @@ CONF
 
 command -v rabbitmqctl >/dev/null 2>&1 \
   || die "RabbitMQ is not installed: install it with 'apt-get install rabbitmq-server' (Debian/Ubuntu)"
+write_tls_files
 if ! rabbitmqctl status >/dev/null 2>&1; then
   echo "services: starting RabbitMQ"
   rabbitmq-server -detached || die "rabbitmq-server -detached failed"
