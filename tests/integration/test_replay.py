@@ -486,12 +486,12 @@ async def test_a_malformed_request_is_answered_and_archived(
     statuses = await vhosts["SCO-RATS"].bind_collector(topology.STATUS, "rejected.#")
     rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
     sco = await network.start("SCO-RATS")
-    url = sco.config.broker.url
-    connection = await aio_pika.connect(url)
+    local = local_endpoint(sco.config)
+    connection = await aio_pika.connect(local.url, ssl_context=local.ssl_context)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(topology.CONTROL, ensure=False)
-        user = user_from_url(url)
+        user = user_from_url(local.url)
         for body in (
             b'{"request_id": "r-bad", "action": "explode"}',
             b'{"request_id": "r-none", "action": "replay", "seq": 999999, "target": "deliver"}',
