@@ -28,6 +28,8 @@ def create_exclusively(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+            os.fchmod(fd, mode)  # a strict umask must not hide a certificate from the broker
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

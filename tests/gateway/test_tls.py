@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 import stat
 from pathlib import Path
@@ -92,3 +93,13 @@ def test_a_pinned_public_key_others_can_write_is_refused(tmp_path: Path) -> None
     public.chmod(0o664)
     with pytest.raises(KeyFileError, match=r"public key file .* writable by group or others"):
         load_public_key(public)
+
+
+def test_certificates_stay_readable_under_a_strict_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o077)
+    try:
+        ensure_local_pki(tmp_path / "pki", ["cica-peer"])
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "pki" / "server.pem").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "pki" / "server.key").stat().st_mode) == 0o600
