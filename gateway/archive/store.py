@@ -142,10 +142,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     # transaction begins (the documented SQLAlchemy recipe for aiosqlite).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # First: switching to WAL needs a lock, and a replica opening the same file at the same
+    # moment must make this one wait, not fail with "database is locked".
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     # FULL: a commit is on disk before append returns, which is what allows the ack.
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
