@@ -24,7 +24,7 @@ from gateway.replay import ControlRequest
 from gateway.tls import Endpoint
 
 # Statuses that answer a control request; routing keys on gw.status are <status>.<type>.
-ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate")
+ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate", "held")
 
 Answer = dict[str, Any]
 
