@@ -12,6 +12,7 @@ those two cases apart, which is what would otherwise produce a second delivery a
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -68,12 +69,14 @@ async def connect(
     on_state: ConnectionListener | None = None,
     heartbeat: int = 15,
     fail_fast: bool = True,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AbstractRobustConnection:
     """A robust connection: aio-pika reconnects and restores channels and consumers itself,
     waiting longer between attempts the longer the broker stays down (gateway.reconnect).
 
     With ``fail_fast`` off the call waits until the broker first answers, which is what a
     counterparty link wants: the gateway starts, and the link comes up when the peer does.
+    ``ssl_context`` is used for an ``amqps://`` URL (see ``gateway.tls``).
     """
     reconnect.quiet_attempt_logs()
 
@@ -83,6 +86,7 @@ async def connect(
             client_properties={"connection_name": name},
             heartbeat=heartbeat,
             reconnect_interval=reconnect.FIRST_DELAY_S,
+            ssl_context=ssl_context,
         )
 
     if fail_fast:

@@ -4,6 +4,7 @@ instead of a traceback (``gateway run``, ``provision``, ``submit``)."""
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Final
 
 from aiormq.exceptions import (
@@ -30,7 +31,8 @@ def is_refusal(exc: BaseException) -> bool:
         | InvalidFrameError
         | IncompatibleProtocolError
         | ChannelAccessRefused
-        | ChannelNotFoundEntity,
+        | ChannelNotFoundEntity
+        | ssl.SSLError,
     )
 
 
@@ -38,7 +40,8 @@ def _where(url: str) -> tuple[str, str, str]:
     """(host:port, vhost, user) of an AMQP URL, without its password."""
     parsed = URL(url)
     vhost = parsed.path[1:] if parsed.path not in ("", "/") else "/"
-    return f"{parsed.host}:{parsed.port or 5672}", vhost, parsed.user or "guest"
+    port = parsed.port or (5671 if parsed.scheme == "amqps" else 5672)
+    return f"{parsed.host}:{port}", vhost, parsed.user or "guest"
 
 
 def _first_reason(exc: BaseException) -> str:
@@ -70,6 +73,11 @@ def describe_broker_error(exc: BaseException, url: str) -> str:
         return (
             f"broker {address} vhost {vhost!r} lacks an exchange or queue "
             f"({_first_reason(exc)}); run `gateway provision --config ...` first"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"TLS with broker {address} failed ({exc.reason or exc}): check the pinned CA, the "
+            "client certificate and key, and the URL's host name (the [broker.tls] settings)"
         )
     if isinstance(exc, AMQPConnectionError | OSError | TimeoutError):
         cause = exc.args[-1] if isinstance(exc, AMQPConnectionError) and exc.args else exc

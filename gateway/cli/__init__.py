@@ -32,6 +32,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     ),
     "contracts": ("contracts", "the shared contracts"),
     "keys": ("keys", "generate and inspect Ed25519 signing keys"),
+    "certs": ("certs", "create the local set-up's CA and TLS certificates"),
     "archive": ("archive", "verify, inspect, search and export the archive"),
     "consent": ("consent", "consent decisions in force, and requests for consent"),
     "quarantine": ("consent", "submissions the third-party rule stopped: list, show, release"),

@@ -25,9 +25,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway import topology
 from gateway.broker_errors import BROKER_ERRORS, describe_broker_error, is_refusal
 from gateway.config import GatewayConfig, load_config
+from gateway.files import UnsafeFileError
 from gateway.keys import KeyFileError
 from gateway.logging import configure_logging
 from gateway.service import Gateway
+from gateway.tls import local_endpoint
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +67,9 @@ def _stopped_by(
         asyncio.run(work())
     except KeyFileError as exc:
         print(f"gateway {command}: {exc} (keys.signing_key in the config)", file=sys.stderr)
+        return EXIT_CONFIG
+    except UnsafeFileError as exc:
+        print(f"gateway {command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except SQLAlchemyError as exc:
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
@@ -104,7 +109,9 @@ def _provision(args: argparse.Namespace) -> int:
         config = load_config(path)
 
         async def declare(config: GatewayConfig = config) -> None:
-            await topology.provision(config.broker.url, config.limits.submit_queue_max_length)
+            local = local_endpoint(config)
+            limit = config.limits.submit_queue_max_length
+            await topology.provision(local.url, limit, local.ssl_context)
 
         code = _stopped_by("provision", config, declare)
         if code != 0:

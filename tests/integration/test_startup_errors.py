@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.parties import HOST, PARTIES, make_keys, write_config
+from tests.support.parties import PARTIES, TLS_HOST, make_keys, write_config
 from tests.support.services import RABBITMQ, require
 
 pytestmark = pytest.mark.broker
 
 ROOT = Path(__file__).parents[2]
-GOOD_URL = f"amqp://cica-gateway:cica-gateway@{HOST}/{PARTIES['CICA'][0]}"
+GOOD_URL = f"amqps://cica-gateway:cica-gateway@{TLS_HOST}/{PARTIES['CICA'][0]}"
 UNIT = ROOT / "deploy" / "systemd" / "liaison-gateway@.service"
 
 
@@ -44,7 +44,7 @@ def _gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     ("url", "status", "says"),
     [
         (GOOD_URL.replace(":cica-gateway@", ":wrong@"), 3, "refused the login"),
-        (GOOD_URL.replace(HOST, "127.0.0.1:1"), 4, "cannot reach broker 127.0.0.1:1"),
+        (GOOD_URL.replace(TLS_HOST, "127.0.0.1:1"), 4, "cannot reach broker 127.0.0.1:1"),
         (GOOD_URL.replace(PARTIES["CICA"][0], PARTIES["UNOCT"][0]), 3, "access to vhost"),
     ],
 )
