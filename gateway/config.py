@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from contracts import MAX_FRAME_ENVELOPES
+
 PartyId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
 _toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
@@ -42,6 +44,12 @@ class BrokerConfig(_Section):
     batch_size: int = Field(default=256, ge=1, le=4096)
     batch_linger_ms: float = Field(default=4.0, ge=0, le=1000)
     heartbeat_s: int = Field(default=15, ge=0)
+    inbound_prefetch: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="frames in hand per counterparty queue: bounds memory to this many frames",
+    )
 
 
 class Counterparty(_Section):
@@ -67,6 +75,11 @@ class KeysConfig(_Section):
 
 class LimitsConfig(_Section):
     max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_frame_envelopes: int = Field(
+        default=MAX_FRAME_ENVELOPES,
+        ge=1,
+        description="a frame from a counterparty with more envelopes is refused whole",
+    )
     max_envelope_age_s: int = Field(default=24 * 3600, ge=1)
     max_clock_skew_s: int = Field(default=120, ge=0)
     receipt_overdue_s: int = Field(default=60, ge=1)

@@ -166,6 +166,7 @@ class Gateway:
             on_state_lost=self._lose_state,
             prepare=self._prepare,
             max_message_bytes=self.config.limits.max_message_bytes,
+            max_frame_envelopes=self.config.limits.max_frame_envelopes,
             max_attempts=self.config.limits.max_attempts,
         )
         control = ControlWorker(

@@ -25,8 +25,8 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from contracts import ContractError, parse_frame
-from gateway import outgoing, topology
+from contracts import ContractError, FrameLimits, parse_frame
+from gateway import junk, outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
 from gateway.archive import ArchiveStore, Entry, Record
 from gateway.inbound import InboundContext, Refused, Verified, check_officer, decide_envelope
@@ -39,6 +39,8 @@ from gateway.stamping import new_envelope_id, rfc3339
 from gateway.workers.batches import Batcher, Hold, delivery_attempt
 
 log = structlog.get_logger(__name__)
+
+YIELD_EVERY = 32
 
 
 def envelope_key(provider: str, envelope_id: str) -> str:
@@ -91,9 +93,15 @@ class Arrival:
 
 @dataclass
 class FrameError:
+    """A frame refused whole, before any of its envelopes is looked at."""
+
     message: AbstractIncomingMessage
     reason: str
     detail: str
+
+    @cached_property
+    def evidence(self) -> junk.Evidence:
+        return junk.evidence(self.message.body, self.message.content_type)
 
 
 @dataclass
@@ -117,6 +125,7 @@ class InboundWorker:
         on_state_lost: Callable[[], Any],
         prepare: Callable[[], Awaitable[None]],
         max_message_bytes: int,
+        max_frame_envelopes: int,
         max_attempts: int,
     ) -> None:
         self._party = party
@@ -130,6 +139,7 @@ class InboundWorker:
         self._on_state_lost = on_state_lost
         self._prepare = prepare
         self._max_bytes = outgoing.max_frame_bytes(max_message_bytes)
+        self._frame_limits = FrameLimits(max_frame_envelopes, self._max_bytes)
         self._max_attempts = max_attempts
         self._stopping = asyncio.Event()
 
@@ -150,7 +160,7 @@ class InboundWorker:
                 )
                 continue
             try:
-                envelopes = parse_frame(message.body)
+                envelopes = parse_frame(message.body, self._frame_limits)
             except ContractError as exc:
                 plan.bad_frames.append(FrameError(message, exc.code, exc.message))
                 continue
@@ -260,7 +270,10 @@ class InboundWorker:
     async def _decide(self, arrivals: list[Arrival], now: datetime) -> None:
         ctx = self._context(now)
         with self._metrics.time_stage("verify"):
-            for arrival in arrivals:
+            for index, arrival in enumerate(arrivals):
+                if index % YIELD_EVERY == YIELD_EVERY - 1:
+                    # Verification is CPU work: heartbeats and the other workers run between.
+                    await asyncio.sleep(0)
                 try:
                     arrival.decision = decide_envelope(arrival.raw, ctx)
                 except Exception as exc:
@@ -361,10 +374,11 @@ class InboundWorker:
                     kind="frame",
                     outcome="rejected",
                     occurred_at=now,
-                    payload=bad.message.body,
+                    payload=bad.evidence.payload,
                     message_id=bad.message.message_id,
                     reason=bad.reason,
                     detail=bad.detail,
+                    headers=tuple(bad.evidence.headers.items()),
                 )
             )
         for arrival in plan.arrivals:
@@ -453,18 +467,20 @@ class InboundWorker:
             effects.append(
                 outgoing.held_copy(
                     topology.REJECTED,
-                    bad.message.body,
+                    bad.evidence.payload,
                     reason=bad.reason,
                     detail=bad.detail,
                     message_id=bad.message.message_id,
-                    content_type=bad.message.content_type,
-                    extra={"x-gw-stage": "inbound"},
+                    content_type=bad.evidence.content_type,
+                    extra={"x-gw-stage": "inbound", **bad.evidence.headers},
                 )
             )
             self._metrics.record_outcome("inbound", "unknown", "none", "rejected", bad.reason)
             log.warning(
                 "inbound.frame_refused",
                 message_id=bad.message.message_id,
+                sha256=bad.evidence.headers[junk.SHA256_HEADER],
+                bytes=len(bad.message.body),
                 reason=bad.reason,
                 decision="rejected",
             )
