@@ -84,6 +84,15 @@ class LimitsConfig(_Section):
     max_clock_skew_s: int = Field(default=120, ge=0)
     receipt_overdue_s: int = Field(default=60, ge=1)
     max_attempts: int = Field(default=5, ge=1, le=100)
+    inbound_envelopes_per_s: float = Field(
+        default=2000,
+        gt=0,
+        description="per counterparty: envelopes (and refused frames) handled per second; "
+        "over it, its frames wait in its queue",
+    )
+    inbound_burst: int = Field(
+        default=20_000, ge=1, description="per counterparty: envelopes handled at once after idling"
+    )
     submit_queue_max_length: int = Field(default=2_000_000, ge=1)
 
     @property

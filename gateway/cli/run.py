@@ -53,7 +53,9 @@ def _run(args: argparse.Namespace) -> int:
 def _provision(args: argparse.Namespace) -> int:
     for path in args.config:
         config = load_config(path)
-        asyncio.run(topology.provision(config.broker.url, config.limits.submit_queue_max_length))
+        senders = [c.id for c in config.counterparties]
+        limit = config.limits.submit_queue_max_length
+        asyncio.run(topology.provision(config.broker.url, limit, senders))
         print(f"provisioned {config.party} ({path})")
     return 0
 

@@ -1,4 +1,7 @@
-"""The inbound worker: gw.inbound -> verify -> archive -> gw.deliver + ack -> receipts.
+"""The inbound worker: gw.inbound.<party> -> verify -> archive -> gw.deliver + ack -> receipts.
+
+Each counterparty has its own queue and consuming channel, and batches are taken from the
+queues in turn (see RoundRobin): a flood from one counterparty waits in its own queue.
 
 Each AMQP message is a frame of envelopes; each envelope is verified, accepted or refused on its
 own. Deliveries and the ack of the frame are one broker transaction, so a crash never delivers
@@ -36,7 +39,7 @@ from gateway.outgoing import Outgoing
 from gateway.receipts import ReceiptError, receipt_body
 from gateway.signing import sign_envelope
 from gateway.stamping import new_envelope_id, rfc3339
-from gateway.workers.batches import Batcher, Hold, delivery_attempt
+from gateway.workers.batches import Hold, RoundRobin, delivery_attempt
 
 log = structlog.get_logger(__name__)
 
@@ -115,11 +118,11 @@ class InboundWorker:
         self,
         *,
         party: str,
-        channel: TransactionalChannel,
+        channels: Mapping[str, TransactionalChannel],
         publishers: Mapping[str, ConfirmingPublisher],
         archive: ArchiveStore,
         metrics: GatewayMetrics,
-        batcher: Batcher,
+        batcher: RoundRobin,
         signing_key: SigningKey,
         context: Callable[[datetime], InboundContext],
         on_state_lost: Callable[[], Any],
@@ -129,7 +132,8 @@ class InboundWorker:
         max_attempts: int,
     ) -> None:
         self._party = party
-        self._channel = channel
+        self._channels = channels
+        self._channel = next(iter(channels.values()))
         self._publishers = publishers
         self._archive = archive
         self._metrics = metrics
@@ -147,9 +151,13 @@ class InboundWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        await self._channel.consume(topology.INBOUND, self._batcher.on_message)
+        for source, channel in self._channels.items():
+            await channel.consume(topology.inbound_from(source), self._batcher.on_message(source))
         while (batch := await self._batcher.next_batch_or(self._stopping)) is not None:
-            await self.process(batch)
+            source, messages = batch
+            # Delivery tags and the broker transaction belong to the source's own channel.
+            self._channel = self._channels[source]
+            self._batcher.charge(source, await self.process(messages))
 
     def _unpack(self, batch: Sequence[AbstractIncomingMessage]) -> Plan:
         plan = Plan()
@@ -171,30 +179,35 @@ class InboundWorker:
             plan.arrivals.extend(Arrival(message, raw) for raw in envelopes)
         return plan
 
-    async def process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+    async def process(self, batch: Sequence[AbstractIncomingMessage]) -> int:
+        """Handle one batch; the work it took: envelopes decided plus frames refused whole."""
         in_flight = self._metrics.in_flight.labels("inbound")
         in_flight.set(len(batch))
         try:
-            await self._process(batch)
+            return await self._process(batch)
         finally:
             # Acked, or given back to the queue: either way no longer in the gateway's hands.
             in_flight.set(0)
 
-    async def _process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+    async def _process(self, batch: Sequence[AbstractIncomingMessage]) -> int:
         # Frames of a channel lost since they arrived are back in the queue: not ours to do.
         batch = await self._channel.current(batch)
         settled = await self._decide_and_archive(batch) if batch else None
-        if settled is None or not settled[1]:
-            return
+        if settled is None:
+            return 0
         plan, kept, now = settled
+        work = len(plan.arrivals) + len(plan.bad_frames)
+        if not kept:
+            return work
         try:
             effects = self._local_effects(plan, now)
             with self._metrics.time_stage("publish"):
                 await self._channel.commit(effects, kept[-1])
         except StaleBatch:
             log.warning("inbound.channel_lost", batch=len(batch))
-            return
+            return work
         await self._send_receipts(plan.arrivals)
+        return work
 
     async def _decide_and_archive(
         self, batch: list[AbstractIncomingMessage]
@@ -574,7 +587,9 @@ class InboundWorker:
                 await publisher.publish_all(
                     [
                         outgoing.frame(
-                            receipts, frame_id=new_envelope_id(), exchange=topology.INBOUND
+                            receipts,
+                            frame_id=new_envelope_id(),
+                            exchange=topology.inbound_from(self._party),
                         )
                     ]
                 )

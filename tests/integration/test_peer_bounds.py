@@ -120,7 +120,7 @@ async def flood_then_genuine(
     assert len(await records(gateway, "envelope.in")) == 2  # accreditation, genuine: once each
     assert await records(gateway, "envelope.in", envelope_id=genuine["id"], outcome="delivered")
     assert reconnects(gateway, "local") == 0
-    assert await vhosts["SCO-RATS"].depth(topology.INBOUND) == 0
+    assert await vhosts["SCO-RATS"].depth(topology.inbound_from("CICA")) == 0
     assert memory.growth < memory_bound, f"grew by {memory.growth / 1e6:.0f} MB"
 
 
@@ -145,3 +145,56 @@ async def test_a_huge_frame_is_one_rejection_and_delays_no_genuine_envelope(
     network: Network, vhosts: dict[str, Vhost], frame_bytes: int, memory_bound: int
 ) -> None:
     await flood_then_genuine(network, vhosts, empty_envelopes(frame_bytes // 3), memory_bound)
+
+
+def rate_limited(gateway: Gateway, counterparty: str) -> bool:
+    value = gateway.metrics.registry.get_sample_value(
+        "gateway_inbound_rate_limited", {"counterparty": counterparty}
+    )
+    return value == 1
+
+
+async def test_a_flooding_counterparty_is_rate_limited_and_does_not_starve_another(
+    network: Network, vhosts: dict[str, Vhost]
+) -> None:
+    """UNOCT sends 12,000 unsigned envelopes at once; its limit is 2,000 a second. CICA's
+    genuine envelope, sent after the flood, is delivered while UNOCT's frames still wait."""
+    flood_frames, per_frame, rate = 12, 1000, 2000
+    rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
+    inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.#")
+    await network.start("SCO-RATS", inbound_envelopes_per_s=rate, inbound_burst=rate)
+    gateway = running(network, "SCO-RATS")
+    cica = signing_key(network.keys, "CICA")
+    genuine = sign_envelope(envelope(), cica)
+    junk = [envelope(party="UNOCT") for _ in range(per_frame)]
+    limited_seen: list[bool] = []
+    async with peer("unoct-peer", "SCO-RATS") as unoct, peer("cica-peer", "SCO-RATS") as partner:
+        await partner(sign_envelope(accreditation("lo-0001"), cica))
+        started = time.monotonic()
+        for _ in range(flood_frames):
+            await unoct(*junk)
+        await partner(genuine)
+
+        def delivered() -> bool:
+            limited_seen.append(rate_limited(gateway, "UNOCT"))
+            return any(m.message_id == genuine["id"] for m in inbox.messages)
+
+        await wait_until(delivered, timeout=DELIVERY_DEADLINE_S, message="CICA's envelope")
+        rejected_before = len(rejected.messages)
+
+        def flood_refused() -> bool:
+            limited_seen.append(rate_limited(gateway, "UNOCT"))
+            return len(rejected.messages) == flood_frames * per_frame
+
+        await wait_until(flood_refused, timeout=60, message="every flood envelope refused")
+        flood_s = time.monotonic() - started
+
+    assert rejected_before < flood_frames * per_frame / 2, "CICA waited for most of the flood"
+    assert True in limited_seen
+    # The burst, then the rest at the limit: a frame of overdraft at most.
+    assert flood_s >= (flood_frames * per_frame - rate - per_frame) / rate
+    assert {m.headers[topology.REASON_HEADER] for m in rejected.messages if m.headers} == {
+        "signature.missing"
+    }
+    assert reconnects(gateway, "local") == 0
+    await wait_until(lambda: not rate_limited(gateway, "UNOCT"), message="limit lifted")
