@@ -26,6 +26,7 @@ REQUIRED_ALERTS = {
     "BacklogGrowing",
     "SigningKeyExpiringSoon",
     "GatewayDown",
+    "InboundRateLimited",
 }
 
 
