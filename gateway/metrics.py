@@ -192,6 +192,17 @@ class GatewayMetrics:
             ["counterparty"],
             registry=r,
         )
+        self.copies_refused = Counter(
+            "gateway_copies_refused_total",
+            "Copies for gw.rejected or gw.quarantine the broker refused (the queue was full)",
+            ["queue"],
+            registry=r,
+        )
+        self.copies_held = Gauge(
+            "gateway_copies_held",
+            "1 while a batch is held because its queue refused a copy for it, else 0",
+            registry=r,
+        )
         self.inbound_rate_limited = Gauge(
             "gateway_inbound_rate_limited",
             "1 while a counterparty has frames waiting but is over its rate limit, else 0",
@@ -265,6 +276,8 @@ class GatewayMetrics:
             self.backlog.labels(queue)
         for stage in STAGES:
             self.stage_seconds.labels(stage)
+        for queue in ("gw.rejected", "gw.quarantine"):
+            self.copies_refused.labels(queue)
         for broker in (LOCAL_BROKER, *self.counterparties):
             self.broker_connected.labels(broker).set(0)
             self.broker_reconnects.labels(broker)

@@ -37,6 +37,7 @@ from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
 from gateway.workers.batches import Batcher, RoundRobin
 from gateway.workers.control import ControlWorker
+from gateway.workers.copies import CopyKeeper
 from gateway.workers.inbound import InboundWorker
 from gateway.workers.outbound import OutboundWorker
 
@@ -125,6 +126,7 @@ class Gateway:
         self._links: dict[str, AbstractRobustConnection] = {}
         self.publishers = {c.id: ConfirmingPublisher() for c in config.counterparties}
         self._status_publisher = ConfirmingPublisher()
+        self._copies = CopyKeeper(ConfirmingPublisher(), self.metrics)
         self._channels: list[TransactionalChannel] = []
         self._workers: list[OutboundWorker | InboundWorker | ControlWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -142,6 +144,7 @@ class Gateway:
             heartbeat=self.config.broker.heartbeat_s,
         )
         await self._status_publisher.open(self._local)
+        await self._copies.open(self._local)
         for counterparty in self.config.counterparties:
             self._spawn(self._link(counterparty.id, counterparty.url))
         outbound_channel = await self._transactional_channel()
@@ -210,7 +213,9 @@ class Gateway:
 
     async def _transactional_channel(self, prefetch: int | None = None) -> TransactionalChannel:
         assert self._local is not None
-        channel = TransactionalChannel(self._local, prefetch or self.config.broker.prefetch)
+        channel = TransactionalChannel(
+            self._local, prefetch or self.config.broker.prefetch, self._copies
+        )
         await channel.open()
         self._channels.append(channel)
         return channel
@@ -385,6 +390,7 @@ class Gateway:
     async def stop(self) -> None:
         for worker in self._workers:
             worker.stop()
+        self._copies.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._worker_tasks, return_exceptions=True), 30)
         for task in self._tasks:

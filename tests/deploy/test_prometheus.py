@@ -27,6 +27,7 @@ REQUIRED_ALERTS = {
     "SigningKeyExpiringSoon",
     "GatewayDown",
     "InboundRateLimited",
+    "CopiesRefused",
 }
 
 

@@ -157,9 +157,9 @@ def rate_limited(gateway: Gateway, counterparty: str) -> bool:
 async def test_a_flooding_counterparty_is_rate_limited_and_does_not_starve_another(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
-    """UNOCT sends 12,000 unsigned envelopes at once; its limit is 2,000 a second. CICA's
+    """UNOCT sends 5,000 unsigned envelopes at once; its limit is 600 a second. CICA's
     genuine envelope, sent after the flood, is delivered while UNOCT's frames still wait."""
-    flood_frames, per_frame, rate = 12, 1000, 2000
+    flood_frames, per_frame, rate = 5, 1000, 600
     rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
     inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.#")
     await network.start("SCO-RATS", inbound_envelopes_per_s=rate, inbound_burst=rate)
