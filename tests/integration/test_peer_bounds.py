@@ -1,4 +1,5 @@
-"""A hostile peer costs the gateway a bounded amount of work (issue 11).
+"""A hostile peer costs the gateway a bounded amount of work, and nothing it causes is dropped
+silently (issue 11).
 
 CICA's write-only peer user floods SCO-RATS's inbound queue with frames of empty envelopes, the
 way the issue's hostile peer did, then sends one genuine envelope. Each flood frame must leave
@@ -12,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
+import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from contracts import encode_frame
 from gateway import junk, topology
-from gateway.service import Gateway
+from gateway.service import INBOUND_BATCH_BYTES, Gateway
 from gateway.signing import sign_envelope
 from tests.integration.conftest import Network
 from tests.integration.test_trust import (
@@ -32,6 +36,7 @@ from tests.integration.test_trust import (
     signing_key,
 )
 from tests.support.broker import Vhost
+from tests.support.parties import assignment, share, submission
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
@@ -79,12 +84,14 @@ async def rss_watch() -> AsyncIterator[RssPeak]:
         watch.peak = max(watch.peak, rss_bytes())
 
 
-def reconnects(gateway: Gateway, broker: str) -> float:
-    value = gateway.metrics.registry.get_sample_value(
-        "gateway_broker_reconnects_total", {"broker": broker}
-    )
-    assert value is not None
+def sample(gateway: Gateway, name: str, labels: dict[str, str] | None = None) -> float:
+    value = gateway.metrics.registry.get_sample_value(name, labels or {})
+    assert value is not None, name
     return value
+
+
+def reconnects(gateway: Gateway, broker: str) -> float:
+    return sample(gateway, "gateway_broker_reconnects_total", {"broker": broker})
 
 
 async def flood_then_genuine(
@@ -148,12 +155,10 @@ async def test_a_huge_frame_is_one_rejection_and_delays_no_genuine_envelope(
 
 
 def rate_limited(gateway: Gateway, counterparty: str) -> bool:
-    value = gateway.metrics.registry.get_sample_value(
-        "gateway_inbound_rate_limited", {"counterparty": counterparty}
-    )
-    return value == 1
+    return sample(gateway, "gateway_inbound_rate_limited", {"counterparty": counterparty}) == 1
 
 
+@pytest.mark.slow
 async def test_a_flooding_counterparty_is_rate_limited_and_does_not_starve_another(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
@@ -191,10 +196,119 @@ async def test_a_flooding_counterparty_is_rate_limited_and_does_not_starve_anoth
 
     assert rejected_before < flood_frames * per_frame / 2, "CICA waited for most of the flood"
     assert True in limited_seen
-    # The burst, then the rest at the limit: a frame of overdraft at most.
-    assert flood_s >= (flood_frames * per_frame - rate - per_frame) / rate
+    # The burst, then the rest at the limit, less one batch of overdraft at most.
+    batch = (INBOUND_BATCH_BYTES // len(encode_frame(junk)) + 1) * per_frame
+    assert flood_s >= (flood_frames * per_frame - rate - batch) / rate
     assert {m.headers[topology.REASON_HEADER] for m in rejected.messages if m.headers} == {
         "signature.missing"
     }
     assert reconnects(gateway, "local") == 0
     await wait_until(lambda: not rate_limited(gateway, "UNOCT"), message="limit lifted")
+
+
+@pytest.mark.slow
+async def test_a_flood_at_the_inbound_side_does_not_stall_the_outbound_side(
+    network: Network, vhosts: dict[str, Vhost]
+) -> None:
+    """10,000 junk envelopes from UNOCT (within its burst, so no rate limit helps) keep SCO-RATS's
+    inbound worker busy; a submission of SCO-RATS's own still reaches CICA within seconds."""
+    flood_frames, per_frame = 10, 1000
+    at_cica = await vhosts["CICA"].bind_collector(topology.DELIVER, "SCO-RATS.#")
+    rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
+    await network.start("CICA")
+    await network.start("SCO-RATS")
+    desk = await network.desk("SCO-RATS")
+    await desk.submit(submission("liaison.assignment", "CICA", assignment("lo-b")))
+    await wait_until(lambda: len(at_cica.messages) == 1, message="the accreditation at CICA")
+    junk_frame = [envelope(party="UNOCT") for _ in range(per_frame)]
+    async with peer("unoct-peer", "SCO-RATS") as unoct:
+        for _ in range(flood_frames):
+            await unoct(*junk_frame)
+    await wait_until(lambda: len(rejected.messages) > 0, message="the flood under way")
+    sent_at = time.monotonic()
+    await desk.submit(share("CICA", "Sent while the inbound side is flooded.", officer="lo-b"))
+    await wait_until(
+        lambda: len(at_cica.messages) == 2,
+        timeout=DELIVERY_DEADLINE_S,
+        message="SCO-RATS's submission at CICA",
+    )
+    assert time.monotonic() - sent_at < DELIVERY_DEADLINE_S
+    await wait_until(
+        lambda: len(rejected.messages) == flood_frames * per_frame,
+        timeout=120,
+        message="every flood envelope refused",
+    )
+    assert reconnects(running(network, "SCO-RATS"), "local") == 0
+
+
+# -- nothing dropped silently: a copy that a full gw.rejected refuses holds its batch ----------
+# The test caps SCO-RATS's gw.rejected with a policy (overflow reject-publish, as the queue is
+# declared) and sends junk frames one at a time until a copy is refused. The batch must wait,
+# unacknowledged, with the refusal counted, until the queue is drained; then the copy arrives,
+# nothing is archived twice, and the frames behind it go through.
+
+CAP = 2
+POLICY = "test-tiny-rejected"
+
+
+@pytest.fixture
+def tiny_rejected(vhosts: dict[str, Vhost]) -> Iterator[str]:
+    vhost = vhosts["SCO-RATS"].name
+    definition = json.dumps({"max-length": CAP, "overflow": "reject-publish"})
+    subprocess.run(
+        ["rabbitmqctl", "set_policy", "-p", vhost, "--apply-to", "queues", POLICY,
+         r"^gw\.rejected$", definition],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield vhost
+    finally:
+        subprocess.run(
+            ["rabbitmqctl", "clear_policy", "-p", vhost, POLICY], check=True, capture_output=True
+        )
+
+
+async def test_a_copy_refused_by_a_full_gw_rejected_holds_the_batch_until_there_is_room(
+    network: Network, vhosts: dict[str, Vhost], tiny_rejected: str
+) -> None:
+    sco_rats = vhosts["SCO-RATS"]
+    inbox = await sco_rats.bind_collector(topology.DELIVER, "CICA.#")
+    await network.start("SCO-RATS")
+    gateway = running(network, "SCO-RATS")
+    frames: list[bytes] = []
+
+    def refused() -> float:
+        return sample(gateway, "gateway_copies_refused_total", {"queue": "gw.rejected"})
+
+    async with peer("cica-peer", "SCO-RATS") as send:
+        # One at a time, each copy in before the next frame: a quorum queue lets a message in
+        # while it is not over its limit (so one past it), and refuses the next.
+        while not refused():
+            assert len(frames) <= CAP + 1, "gw.rejected went past its limit without refusing"
+            frames.append(b"not a frame %d" % len(frames))
+            await send(raw=frames[-1])
+
+            async def copied_or_refused() -> bool:
+                return bool(refused()) or await sco_rats.depth(topology.REJECTED) == len(frames)
+
+            await wait_until(copied_or_refused, message="the copy in, or refused")
+
+        assert sample(gateway, "gateway_copies_held") == 1
+        assert await sco_rats.depth(topology.REJECTED) == len(frames) - 1 == CAP + 1
+        # Archived before the copies: the evidence is there even while the batch waits.
+        assert len(await records(gateway, "frame")) == len(frames)
+
+        rejected = await sco_rats.collect(topology.REJECTED)  # operators drain the queue
+        await wait_until(lambda: len(rejected.messages) == len(frames), message="every copy")
+        cica = signing_key(network.keys, "CICA")
+        genuine = sign_envelope(envelope(), cica)
+        await send(sign_envelope(accreditation("lo-0001"), cica), genuine)
+        await wait_until(
+            lambda: genuine["id"] in inbox.ids(), message="the envelope behind the held batch"
+        )
+
+    hashes = {(m.headers or {}).get(junk.SHA256_HEADER) for m in rejected.messages}
+    assert hashes == {hashlib.sha256(frame).hexdigest() for frame in frames}
+    assert len(rejected.messages) == len(frames)
+    assert len(await records(gateway, "frame")) == len(frames)
+    assert sample(gateway, "gateway_copies_held") == 0
