@@ -28,6 +28,12 @@ _DECODER: Final = json.JSONDecoder(parse_constant=no_constants)
 _SPACE: Final = re.compile(r"[ \t\n\r]*")
 
 
+def _skip_space(text: str, pos: int) -> int:
+    match = _SPACE.match(text, pos)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
+
+
 @dataclass(frozen=True)
 class FrameLimits:
     """What a receiver accepts in one frame; anything over is refused as a whole."""
@@ -43,7 +49,7 @@ def parse_frame(data: bytes, limits: FrameLimits | None = None) -> list[dict[str
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise make_error(INVALID_JSON, f"not valid UTF-8 JSON: {exc}") from None
-    start = _SPACE.match(text).end()  # type: ignore[union-attr]
+    start = _skip_space(text, 0)
     if not text.startswith("{", start):
         decode_json(data)  # only to tell invalid JSON from a valid non-object
         raise _not_a_frame()
@@ -94,19 +100,19 @@ class _Reader:
                 raise ValueError(f"expected ',' or '}}' at {self._pos}")
 
     def _end(self, fields: dict[str, Any]) -> dict[str, Any]:
-        if _SPACE.match(self._text, self._pos).end() != len(self._text):  # type: ignore[union-attr]
+        if _skip_space(self._text, self._pos) != len(self._text):
             raise ValueError(f"extra data at {self._pos}")
         return fields
 
     def _punctuation(self, char: str) -> bool:
-        self._pos = _SPACE.match(self._text, self._pos).end()  # type: ignore[union-attr]
+        self._pos = _skip_space(self._text, self._pos)
         if self._text.startswith(char, self._pos):
             self._pos += 1
             return True
         return False
 
     def _value(self) -> Any:
-        self._pos = _SPACE.match(self._text, self._pos).end()  # type: ignore[union-attr]
+        self._pos = _skip_space(self._text, self._pos)
         value, self._pos = _DECODER.raw_decode(self._text, self._pos)
         return value
 
@@ -117,7 +123,7 @@ class _Reader:
         if self._punctuation("]"):
             return items
         while True:
-            start = _SPACE.match(self._text, self._pos).end()  # type: ignore[union-attr]
+            start = _skip_space(self._text, self._pos)
             items.append(self._value())
             self._check(len(items), start)
             if self._punctuation("]"):

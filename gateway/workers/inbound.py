@@ -584,14 +584,14 @@ class InboundWorker:
             if publisher is None:
                 continue
             try:
+                # Split like any frames: the peer refuses one of over 1000 envelopes whole.
                 await publisher.publish_all(
-                    [
-                        outgoing.frame(
-                            receipts,
-                            frame_id=new_envelope_id(),
-                            exchange=topology.inbound_from(self._party),
-                        )
-                    ]
+                    outgoing.frames(
+                        receipts,
+                        max_bytes=self._max_bytes,
+                        exchange=topology.inbound_from(self._party),
+                        new_id=new_envelope_id,
+                    )
                 )
             except PublishRefused as exc:
                 # The provider sees these as overdue and can re-send; its envelope is then a
