@@ -17,6 +17,7 @@ from typing import Final, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 
+from contracts.amqp import inbound_name
 from gateway.version import package_version
 
 Direction = Literal["outbound", "inbound"]
@@ -39,7 +40,6 @@ STAGES: Final[tuple[Stage, ...]] = (
 )
 QUEUES: Final[tuple[str, ...]] = (
     "gw.submit",
-    "gw.inbound",
     "gw.rejected",
     "gw.quarantine",
     "gw.control",
@@ -88,6 +88,11 @@ class GatewayMetrics:
         self.party = party
         self.counterparties: frozenset[str] = frozenset(counterparties)
         self.message_types: frozenset[str] = frozenset(message_types)
+        # The queues whose depth is watched: each counterparty has its own inbound queue.
+        self.queues: tuple[str, ...] = (
+            *QUEUES,
+            *(inbound_name(c) for c in sorted(self.counterparties)),
+        )
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
 
@@ -160,6 +165,23 @@ class GatewayMetrics:
             ["counterparty"],
             registry=r,
         )
+        self.copies_refused = Counter(
+            "gateway_copies_refused_total",
+            "Copies for gw.rejected or gw.quarantine the broker refused (the queue was full)",
+            ["queue"],
+            registry=r,
+        )
+        self.copies_held = Gauge(
+            "gateway_copies_held",
+            "1 while a batch is held because its queue refused a copy for it, else 0",
+            registry=r,
+        )
+        self.inbound_rate_limited = Gauge(
+            "gateway_inbound_rate_limited",
+            "1 while a counterparty has frames waiting but is over its rate limit, else 0",
+            ["counterparty"],
+            registry=r,
+        )
         # Not "gateway_receipts_overdue": a gauge and a counter may not differ only by _total.
         self.receipts_overdue = Gauge(
             "gateway_receipts_pending_overdue",
@@ -223,16 +245,19 @@ class GatewayMetrics:
                 for message_type in self.message_types:
                     for outcome in OUTCOMES[direction]:
                         self.messages.labels(direction, message_type, counterparty, outcome)
-        for queue in QUEUES:
+        for queue in self.queues:
             self.backlog.labels(queue)
         for stage in STAGES:
             self.stage_seconds.labels(stage)
+        for queue in ("gw.rejected", "gw.quarantine"):
+            self.copies_refused.labels(queue)
         for broker in (LOCAL_BROKER, *self.counterparties):
             self.broker_connected.labels(broker).set(0)
             self.broker_reconnects.labels(broker)
         for counterparty in self.counterparties:
             self.receipts_pending.labels(counterparty)
             self.receipts_overdue.labels(counterparty)
+            self.inbound_rate_limited.labels(counterparty).set(0)
             self.receipts_overdue_total.labels(counterparty)
             for recipient in self.counterparties - {counterparty}:
                 self.consent_blocks.labels(counterparty, recipient)
@@ -278,6 +303,9 @@ class GatewayMetrics:
 
     def record_reconnect(self, broker: str) -> None:
         self.broker_reconnects.labels(self.broker(broker)).inc()
+
+    def set_rate_limited(self, counterparty: str, limited: bool) -> None:
+        self.inbound_rate_limited.labels(self.counterparty(counterparty)).set(1 if limited else 0)
 
     def record_receipt_overdue(self, counterparty: str) -> None:
         self.receipts_overdue_total.labels(self.counterparty(counterparty)).inc()

@@ -110,8 +110,9 @@ def _provision(args: argparse.Namespace) -> int:
 
         async def declare(config: GatewayConfig = config) -> None:
             local = local_endpoint(config)
+            senders = [c.id for c in config.counterparties]
             limit = config.limits.submit_queue_max_length
-            await topology.provision(local.url, limit, local.ssl_context)
+            await topology.provision(local.url, limit, senders, local.ssl_context)
 
         code = _stopped_by("provision", config, declare)
         if code != 0:
