@@ -159,7 +159,8 @@ async def test_an_officers_answer_to_an_unknown_request_is_refused_and_audited(
 ) -> None:
     await log_in(client, "olga")
     token = await page_csrf(client, "/consent")
-    response = await client.post(f"/consent/{REQUEST_ID}/deny", data={"csrf": token, "reason": "no"})
+    form = {"csrf": token, "reason": "no"}
+    response = await client.post(f"/consent/{REQUEST_ID}/deny", data=form)
     assert response.status == 200  # followed the redirect back to the inbox
     assert "no consent request" in await response.text()
     [action] = await archive.search(SearchFilter(kinds=[AUDIT_KIND]))

@@ -21,7 +21,8 @@ def test_an_account_is_stored_hashed_in_a_private_file(tmp_path: Path) -> None:
     assert "$argon2id$" in text
     operator = accounts.authenticate("olga", PASSWORD)
     assert operator is not None
-    assert operator.may("operator") and not operator.may("viewer")
+    assert operator.may("operator")
+    assert not operator.may("viewer")
     assert operator.officer == "lo-a"
 
 
