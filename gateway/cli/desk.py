@@ -106,19 +106,23 @@ def add_consent_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     grant.add_argument("--officer", required=True, help="the deciding liaison officer")
     grant.set_defaults(handler=_desk_command(_grant))
 
-    deny = sub.add_parser("deny", help="deny a pending request")
-    _common(deny, acting=True)
-    deny.add_argument("request_id", metavar="REQUEST_ID")
-    deny.add_argument("--reason", required=True)
-    deny.add_argument("--officer", required=True, help="the deciding liaison officer")
-    deny.set_defaults(handler=_desk_command(_deny))
+    _answer_verb(sub, "deny", "deny a pending request", "request_id", _deny)
+    _answer_verb(sub, "revoke", "revoke a live consent this Party gave", "decision_id", _revoke)
 
-    revoke = sub.add_parser("revoke", help="revoke a live consent this Party gave")
-    _common(revoke, acting=True)
-    revoke.add_argument("decision_id", metavar="DECISION_ID")
-    revoke.add_argument("--reason", required=True)
-    revoke.add_argument("--officer", required=True, help="the deciding liaison officer")
-    revoke.set_defaults(handler=_desk_command(_revoke))
+
+def _answer_verb(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    subject: str,
+    use: Callable[[Desk, argparse.Namespace], Awaitable[int]],
+) -> None:
+    parser = sub.add_parser(name, help=help_text)
+    _common(parser, acting=True)
+    parser.add_argument(subject, metavar=subject.upper())
+    parser.add_argument("--reason", required=True)
+    parser.add_argument("--officer", required=True, help="the deciding liaison officer")
+    parser.set_defaults(handler=_desk_command(use))
 
 
 def add_quarantine_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

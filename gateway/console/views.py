@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -16,9 +17,9 @@ from gateway.archive.records import parse_time
 from gateway.archive.verify import verify_archive
 from gateway.console.overview import LiveStatusSource
 from gateway.console.security import LoginThrottle, current_operator, requires
-from gateway.desk.accounts import OperatorAccounts
+from gateway.desk.accounts import Operator, OperatorAccounts
 from gateway.desk.operations import ActionResult, Desk
-from gateway.desk.requests import GrantChoice
+from gateway.desk.requests import GrantChoice, ScopeError
 from gateway.keys import Keyring
 from gateway.operator_views import consent_rows
 
@@ -37,6 +38,7 @@ class Console:
 
 
 CONSOLE_KEY: Final = web.AppKey("console", Console)
+Action = Callable[[Desk, Any, Operator], Awaitable[ActionResult]]
 
 
 def _console(request: web.Request) -> Console:
@@ -119,46 +121,59 @@ async def consent_inbox(request: web.Request) -> dict[str, Any]:
     return {"requests": await _console(request).desk.pending(), "now": datetime.now(UTC)}
 
 
-@requires("consent-officer")
-async def consent_grant(request: web.Request) -> web.StreamResponse:
+def _officer(form: Any, operator: Operator) -> str:
+    """The deciding officer: as typed in the form, else the account's own officer id."""
+    return _field(form, "officer") or operator.officer or operator.name
+
+
+async def _act(request: web.Request, redirect: str, act: Action) -> web.StreamResponse:
+    """Run one desk action as the logged-in operator, flash its result, go to ``redirect``."""
     form = await request.post()
-    operator = current_operator(request)
+    result = await act(_console(request).desk, form, current_operator(request))
+    await _flash(request, result)
+    raise web.HTTPSeeOther(redirect)
+
+
+def _choice(form: Any) -> GrantChoice:
     expires = _field(form, "expires")
     try:
         expires_at = parse_time(expires) if expires else None
     except ValueError:
-        expires_at = None
-        await _flash(request, ActionResult(False, "refused", f"{expires!r} is not a time"))
-        raise web.HTTPSeeOther("/consent") from None
-    choice = GrantChoice(
+        raise ScopeError(f"{expires!r} is not an RFC 3339 time") from None
+    return GrantChoice(
         envelope_ids=tuple(v for v in form.getall("envelope", []) if isinstance(v, str)),
         thread=_field(form, "thread") == "yes",
         recipients=tuple(v for v in form.getall("recipient", []) if isinstance(v, str)),
         expires_at=expires_at,
         conditions=_field(form, "conditions") or None,
     )
-    result = await _console(request).desk.grant(
-        request.match_info["request_id"],
-        choice,
-        officer=_field(form, "officer") or operator.officer or operator.name,
-        operator=operator.name,
-    )
-    await _flash(request, result)
-    raise web.HTTPSeeOther("/consent")
+
+
+@requires("consent-officer")
+async def consent_grant(request: web.Request) -> web.StreamResponse:
+    request_id = request.match_info["request_id"]
+
+    async def grant(desk: Desk, form: Any, operator: Operator) -> ActionResult:
+        try:
+            choice = _choice(form)
+        except ScopeError as exc:
+            return ActionResult(False, "refused", str(exc))
+        officer = _officer(form, operator)
+        return await desk.grant(request_id, choice, officer=officer, operator=operator.name)
+
+    return await _act(request, "/consent", grant)
 
 
 @requires("consent-officer")
 async def consent_deny(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    operator = current_operator(request)
-    result = await _console(request).desk.deny(
-        request.match_info["request_id"],
-        _field(form, "reason") or "denied",
-        officer=_field(form, "officer") or operator.officer or operator.name,
-        operator=operator.name,
-    )
-    await _flash(request, result)
-    raise web.HTTPSeeOther("/consent")
+    request_id = request.match_info["request_id"]
+
+    async def deny(desk: Desk, form: Any, operator: Operator) -> ActionResult:
+        reason = _field(form, "reason") or "denied"
+        officer = _officer(form, operator)
+        return await desk.deny(request_id, reason, officer=officer, operator=operator.name)
+
+    return await _act(request, "/consent", deny)
 
 
 @aiohttp_jinja2.template("consent_register.html")
@@ -170,16 +185,14 @@ async def consent_register(request: web.Request) -> dict[str, Any]:
 
 @requires("consent-officer")
 async def consent_revoke(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    operator = current_operator(request)
-    result = await _console(request).desk.revoke(
-        request.match_info["decision_id"],
-        _field(form, "reason") or "revoked",
-        officer=_field(form, "officer") or operator.officer or operator.name,
-        operator=operator.name,
-    )
-    await _flash(request, result)
-    raise web.HTTPSeeOther("/consent/register")
+    decision_id = request.match_info["decision_id"]
+
+    async def revoke(desk: Desk, form: Any, operator: Operator) -> ActionResult:
+        reason = _field(form, "reason") or "revoked"
+        officer = _officer(form, operator)
+        return await desk.revoke(decision_id, reason, officer=officer, operator=operator.name)
+
+    return await _act(request, "/consent/register", revoke)
 
 
 # --- quarantine --------------------------------------------------------------------------------
@@ -215,21 +228,22 @@ async def quarantine_item(request: web.Request) -> dict[str, Any]:
 @requires("operator")
 async def quarantine_release(request: web.Request) -> web.StreamResponse:
     seq = request.match_info["seq"]
-    result = await _console(request).desk.release(seq, operator=current_operator(request).name)
-    await _flash(request, result)
-    raise web.HTTPSeeOther(f"/quarantine/{seq}")
+
+    async def release(desk: Desk, form: Any, operator: Operator) -> ActionResult:
+        return await desk.release(seq, operator=operator.name)
+
+    return await _act(request, f"/quarantine/{seq}", release)
 
 
 @requires("operator")
 async def quarantine_discard(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    result = await _console(request).desk.discard(
-        request.match_info["seq"],
-        _field(form, "reason") or "discarded",
-        operator=current_operator(request).name,
-    )
-    await _flash(request, result)
-    raise web.HTTPSeeOther("/quarantine")
+    seq = request.match_info["seq"]
+
+    async def discard(desk: Desk, form: Any, operator: Operator) -> ActionResult:
+        reason = _field(form, "reason") or "discarded"
+        return await desk.discard(seq, reason, operator=operator.name)
+
+    return await _act(request, "/quarantine", discard)
 
 
 # --- archive -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -154,13 +154,49 @@ class Desk:
     async def grant(
         self, request_id: str, choice: GrantChoice, *, officer: str, operator: str
     ) -> ActionResult:
+        """Grant a pending request as ``choice`` narrows it (never wider than asked)."""
         parameters = {"request_id": request_id, "officer": officer, **_choice_dict(choice)}
+        now = datetime.now(UTC)
+        return await self._answer(
+            request_id,
+            officer,
+            lambda r: grant_body(r, choice, now),
+            "consent.grant",
+            operator,
+            parameters,
+        )
+
+    async def deny(
+        self, request_id: str, reason: str, *, officer: str, operator: str
+    ) -> ActionResult:
+        parameters = {"request_id": request_id, "officer": officer, "reason": reason}
+        return await self._answer(
+            request_id,
+            officer,
+            lambda r: denial_body(r, reason),
+            "consent.deny",
+            operator,
+            parameters,
+        )
+
+    async def _answer(
+        self,
+        request_id: str,
+        officer: str,
+        body_of: Callable[[PendingRequest], dict[str, Any]],
+        action: str,
+        operator: str,
+        parameters: Mapping[str, Any],
+    ) -> ActionResult:
+        """Send the decision ``body_of`` makes for a pending request; archive the action."""
         request = await self.pending_request(request_id)
         if request is None:
-            result = _not_pending(request_id)
+            result = ActionResult(
+                False, "refused", f"no consent request {request_id} waits for an answer"
+            )
         else:
             try:
-                body = grant_body(request, choice, datetime.now(UTC))
+                body = body_of(request)
             except ScopeError as exc:
                 result = ActionResult(False, "refused", str(exc))
             else:
@@ -168,21 +204,7 @@ class Desk:
                     DECISION, request.requester, officer, body, in_reply_to=request_id
                 )
                 result = await self._submit(message)
-        await self.record_action("consent.grant", operator, result, parameters)
-        return result
-
-    async def deny(
-        self, request_id: str, reason: str, *, officer: str, operator: str
-    ) -> ActionResult:
-        parameters = {"request_id": request_id, "officer": officer, "reason": reason}
-        request = await self.pending_request(request_id)
-        if request is None:
-            result = _not_pending(request_id)
-        else:
-            body = denial_body(request, reason)
-            message = submission(DECISION, request.requester, officer, body, in_reply_to=request_id)
-            result = await self._submit(message)
-        await self.record_action("consent.deny", operator, result, parameters)
+        await self.record_action(action, operator, result, parameters)
         return result
 
     async def revoke(
@@ -316,10 +338,6 @@ def _choice_dict(choice: GrantChoice) -> dict[str, Any]:
         "expires_at": choice.expires_at.isoformat() if choice.expires_at else None,
         "conditions": choice.conditions,
     }
-
-
-def _not_pending(request_id: str) -> ActionResult:
-    return ActionResult(False, "refused", f"no consent request {request_id} waits for an answer")
 
 
 def _answer_detail(event: Mapping[str, Any] | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,8 +17,9 @@ from gateway.desk.requests import (
     grant_body,
     pending_requests,
 )
+from tests.gateway.test_operator_views import NOW
+from tests.gateway.test_operator_views import record as archive_record
 
-NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 OURS = "01960f7e-8a5c-7b3e-9c1d-2f4a6b8c0d01"
 OURS_TOO = "01960f7e-8a5c-7b3e-9c1d-2f4a6b8c0d02"
 THEIRS = "01960f7e-8a5c-7b3e-9c1d-2f4a6b8c0d03"
@@ -27,20 +28,9 @@ LATER_REQUEST = "01960f80-1b2c-7d4e-8f6a-0b1c2d3e4f02"
 
 
 def record(seq: int, kind: str, outcome: str, envelope: dict[str, Any]) -> Record:
-    at = NOW - timedelta(hours=10 - seq)
-    return Record(
-        seq=seq,
-        recorded_at=at,
-        prev_hash="0" * 64,
-        hash="1" * 64,
-        kind=kind,
-        outcome=outcome,
-        occurred_at=at,
-        payload=json.dumps(envelope).encode(),
-        type=envelope["type"],
-        envelope_id=envelope["id"],
-        recipient=envelope["recipient"],
-    )
+    body = json.dumps(envelope).encode()
+    fields = {"type": envelope["type"], "envelope_id": envelope["id"]}
+    return archive_record(seq, kind, outcome, body, recipient=envelope["recipient"], **fields)
 
 
 def shared(seq: int, envelope_id: str, thread: str | None = "case-7") -> Record:
