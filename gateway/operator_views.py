@@ -8,6 +8,7 @@ it was archived), the quarantined submissions still waiting for release, and the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,9 @@ from gateway.consent import ConsentRegistry, DecisionRecord
 from gateway.replay import PASSED, released_records
 
 CONSENT_TYPES = ("consent.decision", "consent.revocation")
+# The wording of gateway.consent.decide_route's refusal detail, one clause per match or gap.
+_UNDECLARED = re.compile(r"reproduces received envelope (\S+) of (\S+) \(([^)]*)\)")
+_MISSING = re.compile(r"no consent from (\S+) for envelope (\S+) to ([^;]+)")
 # Decisions received from a provider govern this Party's routes; the ones this Party sent are
 # its own consents to others, shown too so an operator sees both directions.
 _APPLIED = {("envelope.in", "delivered"), ("envelope.out", "sent")}
@@ -100,6 +104,17 @@ def consent_detail(registry: ConsentRegistry, decision_id: str, now: datetime) -
             lines.append("  reason:")
             lines += [f"    {line}" for line in revocation.reason.splitlines()]
     return lines
+
+
+def undeclared_matches(detail: str | None) -> list[tuple[str, str, str]]:
+    """(envelope id, provider, evidence) of each received envelope a quarantined submission
+    reproduced without declaring it, read from its refusal detail."""
+    return [(m[1], m[2], m[3]) for m in _UNDECLARED.finditer(detail or "")]
+
+
+def missing_consents(detail: str | None) -> list[tuple[str, str, str]]:
+    """(provider, envelope id, recipients) of each consent a refusal detail says is missing."""
+    return [(m[1], m[2], m[3].strip()) for m in _MISSING.finditer(detail or "")]
 
 
 def pending_quarantine(quarantined: Iterable[Record], requests: Iterable[Record]) -> list[Record]:

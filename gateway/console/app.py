@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import ssl
 from datetime import timedelta
 from pathlib import Path
@@ -28,9 +27,9 @@ from gateway.console.views import CONSOLE_KEY, Console, add_routes
 from gateway.desk.accounts import OperatorAccounts
 from gateway.desk.operations import Desk
 from gateway.keys import Keyring
+from gateway.operator_views import missing_consents
 
 STATIC = Path(__file__).parent / "static"
-_MISSING = re.compile(r"no consent from (\S+) for envelope")
 
 
 def format_age(age: timedelta) -> str:
@@ -46,7 +45,7 @@ def format_age(age: timedelta) -> str:
 
 def missing_providers(detail: str | None) -> str:
     """The Parties whose consent a quarantine reason says is missing."""
-    return ", ".join(sorted(set(_MISSING.findall(detail or "")))) or "-"
+    return ", ".join(sorted({provider for provider, _, _ in missing_consents(detail)})) or "-"
 
 
 async def _page_context(request: web.Request) -> dict[str, Any]:

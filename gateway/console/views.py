@@ -21,7 +21,7 @@ from gateway.desk.accounts import Operator, OperatorAccounts
 from gateway.desk.operations import ActionResult, Desk
 from gateway.desk.requests import GrantChoice, ScopeError
 from gateway.keys import Keyring
-from gateway.operator_views import consent_rows
+from gateway.operator_views import consent_rows, missing_consents, undeclared_matches
 
 ACTIVITY_WINDOW: Final = timedelta(minutes=5)
 SEARCH_LIMIT: Final = 200
@@ -219,6 +219,8 @@ async def quarantine_item(request: web.Request) -> dict[str, Any]:
         "record": record,
         "payload": _pretty(record.payload),
         "sources": sources,
+        "undeclared": undeclared_matches(record.detail),
+        "missing": missing_consents(record.detail),
         "attempts": attempts,
         "actions": actions,
         "waiting": waiting,

@@ -101,6 +101,7 @@ async def answer_in_inbox(page: Page, scene: ConsentScene, request_id: str, form
 
 async def release_in_console(page: Page, scene: ConsentScene, seq: int, outcome: str) -> None:
     await page.goto(scene.url("SCO-RATS", f"/quarantine/{seq}"))
+    await expect(page.locator("#missing")).to_contain_text("CICA")
     await page.click("#release")
     await expect(page.locator("#flash")).to_contain_text(outcome)
 
