@@ -15,6 +15,7 @@ from aiohttp import web
 from gateway.archive.records import format_time
 from gateway.config import ConsoleConfig
 from gateway.console.overview import LiveStatusSource
+from gateway.console.replays import add_replay_routes
 from gateway.console.security import (
     OPERATOR_KEY,
     SESSIONLESS_PATHS,
@@ -79,6 +80,7 @@ def setup_console(app: web.Application, console: Console, *, https: bool) -> Non
     env.filters["providers"] = missing_providers
     app.router.add_static("/static", STATIC)
     add_routes(app)
+    add_replay_routes(app)
 
 
 def https_context(config: ConsoleConfig) -> ssl.SSLContext | None:

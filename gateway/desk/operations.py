@@ -10,7 +10,9 @@ dashboard's figure of it) holds what still waits for a decision.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -23,6 +25,7 @@ import structlog
 from contracts import ContractError, parse_submission
 from gateway import topology
 from gateway.archive import ArchiveStore, Entry, Record, SearchFilter
+from gateway.cli.replay import released, select_records
 from gateway.config import GatewayConfig
 from gateway.consent import ConsentRegistry
 from gateway.control_client import ControlClient
@@ -41,7 +44,18 @@ from gateway.desk.requests import (
     submission,
 )
 from gateway.operator_views import CONSENT_TYPES, consent_registry, pending_quarantine
-from gateway.replay import REQUEST_KINDS, ControlRequest, release_request, submit_request
+from gateway.replay import (
+    REQUEST_KINDS,
+    ControlRequest,
+    ReplayPlan,
+    Selection,
+    Target,
+    pause_before,
+    plan_replay,
+    release_request,
+    result_of,
+    submit_request,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -279,6 +293,26 @@ class Desk:
             return
         removed = await remove_held(self.config.broker.url, topology.QUARANTINE, record.message_id)
         log.info("desk.unheld", seq=record.seq, copies=removed)
+
+    # --- replay ------------------------------------------------------------------------------
+
+    async def replay_plan(self, selection: Selection, target: Target) -> ReplayPlan:
+        """What replaying ``selection`` to ``target`` would send (and skip), sending nothing."""
+        candidates, _ = await select_records(self.archive, selection, target)
+        done = await released(self.archive) if target == "reprocess" else {}
+        return plan_replay(candidates, target, released=done, new_id=lambda: str(uuid.uuid4()))
+
+    async def replay(
+        self, plan: ReplayPlan, *, rate: float | None, on_answer: Callable[[], None]
+    ) -> list[str]:
+        """Send ``plan`` at ``rate`` requests/s; the result of each request, in plan order."""
+        async with ControlClient(self.config.broker.url, on_answer=lambda _: on_answer()) as client:
+            started = time.monotonic()
+            for index, planned in enumerate(plan.planned):
+                await asyncio.sleep(pause_before(index, rate, time.monotonic() - started))
+                await client.send(planned.request)
+            answers = await client.wait([p.request.request_id for p in plan.planned], self.timeout)
+        return [result_of(answers[p.request.request_id]) for p in plan.planned]
 
     # --- plumbing ----------------------------------------------------------------------------
 

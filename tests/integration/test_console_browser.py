@@ -209,3 +209,26 @@ async def test_a_viewer_and_a_forged_form_are_refused_and_the_archive_shows_the_
     await results.locator("a").first.click()
     await expect(officer.locator("#receipts")).to_contain_text("receipt.in")
     await screenshot(officer, "archive-record")
+
+
+async def test_an_operator_previews_and_runs_a_replay_with_its_progress(
+    consoles: Consoles,
+) -> None:
+    scene = consoles
+    original = await cica_shares(scene)
+    operator = await scene.log_in("SCO-RATS", "oleg")
+    await operator.goto(scene.url("SCO-RATS", "/replay"))
+    await operator.select_option("select[name=target]", "deliver")
+    await operator.fill("#select input[name=ids]", original)
+    await operator.click("#preview")
+    await expect(operator.locator("#plan")).to_contain_text("would replay to deliver")
+    await expect(operator.locator("#plan")).to_contain_text(original)
+    await screenshot(operator, "replay-preview")
+    await operator.fill("input[name=rate]", "5")
+    await operator.click("#run")
+    await expect(operator.locator("#summary")).to_contain_text("replayed 1")
+    await screenshot(operator, "replay-run")
+    replayed = await scene.arrival_at_b("information.share", 2)
+    assert replayed["id"] == original
+    audit = await scene.desk("SCO-RATS").audit()
+    assert [(a.outcome, a.system, a.reason) for a in audit] == [("replay.run", "oleg", "replayed")]

@@ -176,3 +176,21 @@ async def test_after_logout_the_session_is_gone(client: Client) -> None:
     assert response.status == 303
     response = await client.get("/", allow_redirects=False)
     assert response.status == 302
+
+
+async def test_only_an_operator_runs_a_replay_and_a_bad_selection_is_refused(
+    client: Client,
+) -> None:
+    await log_in(client, "vera")
+    token = await page_csrf(client, "/replay")
+    form = {"csrf": token, "target": "deliver", "ids": "1"}
+    assert (await client.post("/replay/run", data=form)).status == 403
+    await client.post("/logout", data={"csrf": token})
+    await log_in(client, "oleg")
+    token = await page_csrf(client, "/replay")
+    bad = {"csrf": token, "target": "elsewhere", "ids": "1"}
+    response = await client.post("/replay/run", data=bad)
+    assert response.status == 400
+    assert "target must be one of" in await response.text()
+    nothing = {"csrf": token, "target": "deliver"}
+    assert (await client.post("/replay/run", data=nothing)).status == 400
