@@ -9,10 +9,8 @@ and only forwards what passes now.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from gateway.cli.desk import (
     EXIT_REFUSED,
     add_consent_verbs,
     add_format,
+    add_operator,
     add_quarantine_verbs,
     emit,
 )
@@ -37,7 +36,6 @@ from gateway.cli.replay import (
     with_archive,
 )
 from gateway.config import GatewayConfig, load_config
-from gateway.control_client import ControlClient
 from gateway.desk.operations import Desk
 from gateway.operator_views import (
     CONSENT_TYPES,
@@ -47,11 +45,6 @@ from gateway.operator_views import (
     quarantine_detail,
     quarantine_rows,
     table,
-)
-from gateway.replay import (
-    ControlRequest,
-    answer_line,
-    submit_request,
 )
 
 
@@ -85,6 +78,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     request.add_argument("--purpose-ru", help="why (Russian text), if given in Russian too")
     request.add_argument("--officer", required=True, help="the liaison officer asking")
     _timeout(request)
+    add_operator(request)
     request.set_defaults(handler=run_command(_consent_request, "consent"))
     add_consent_verbs(sub)
 
@@ -106,11 +100,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _config(release)
     release.add_argument("id", metavar="ID", help="its archive seq or message id")
     _timeout(release)
-    release.add_argument(
-        "--operator",
-        default=f"cli:{getpass.getuser()}",
-        help="the name archived with the action (default cli:<login name>)",
-    )
+    add_operator(release)
     release.set_defaults(handler=run_command(_quarantine_release, "quarantine"))
     add_quarantine_verbs(qsub)
 
@@ -194,14 +184,6 @@ def _consent_submission(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _ask(config: GatewayConfig, request: ControlRequest, timeout: float) -> dict[str, Any]:
-    async with ControlClient(config.broker.url) as client:
-        await client.send(request)
-        answers = await client.wait([request.request_id], timeout)
-    event = answers[request.request_id]
-    return {} if event is None else event
-
-
 async def _consent_request(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     submission = _consent_submission(args)
@@ -212,9 +194,17 @@ async def _consent_request(args: argparse.Namespace) -> int:
             f"gateway consent: the request is not valid: {exc.code}: {exc.message}", file=sys.stderr
         )
         return EXIT_USAGE
-    event = await _ask(config, submit_request(str(uuid.uuid4()), submission), args.timeout)
-    print(answer_line(event or None))
-    return EXIT_OK if event.get("status") == "sent" else EXIT_FAILED
+
+    async def ask(desk: Desk) -> int:
+        desk.timeout = args.timeout
+        result = await desk.request_consent(submission, operator=args.operator)
+        if result.ok:
+            print(f"sent envelope {result.envelope_id}")
+            return EXIT_OK
+        print(f"{result.status}: {result.detail}")
+        return EXIT_FAILED
+
+    return await _with_desk(config, ask)
 
 
 _QUARANTINED = SearchFilter(kinds=["submission"], outcomes=["quarantined"])

@@ -72,6 +72,14 @@ def _desk_command(
     return run_command(handler, "consent")
 
 
+def add_operator(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--operator",
+        default=f"cli:{getpass.getuser()}",
+        help="the name archived with the action (default cli:<login name>)",
+    )
+
+
 def _common(parser: argparse.ArgumentParser, *, acting: bool) -> None:
     parser.add_argument("--config", type=Path, required=True, metavar="FILE")
     add_format(parser)
@@ -82,11 +90,7 @@ def _common(parser: argparse.ArgumentParser, *, acting: bool) -> None:
         help="seconds to wait for the gateway's answer (default 30)",
     )
     if acting:
-        parser.add_argument(
-            "--operator",
-            default=f"cli:{getpass.getuser()}",
-            help="the name archived with the action (default cli:<login name>)",
-        )
+        add_operator(parser)
 
 
 def add_consent_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

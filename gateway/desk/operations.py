@@ -221,6 +221,13 @@ class Desk:
         await self.record_action(action, operator, result, parameters)
         return result
 
+    async def request_consent(self, message: Mapping[str, Any], *, operator: str) -> ActionResult:
+        """Send a ``consent.request`` submission (see ``gateway consent request``)."""
+        result = await self._submit(message)
+        body = message.get("body")
+        await self.record_action("consent.request", operator, result, {"body": body})
+        return result
+
     async def revoke(
         self, decision_id: str, reason: str, *, officer: str, operator: str
     ) -> ActionResult:

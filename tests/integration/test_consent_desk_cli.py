@@ -109,6 +109,13 @@ async def test_the_cli_answers_requests_and_clears_the_quarantine(
         ("consent.revoke", "sent"),
     ]
     assert all(a.system and a.system.startswith("cli:") for a in actions)
+    at_b = [(a.outcome, a.reason) for a in reversed(await scene.desk("SCO-RATS").audit())]
+    assert at_b == [
+        ("consent.request", "sent"),
+        ("quarantine.release", "released"),
+        ("quarantine.discard", "discarded"),
+        ("quarantine.discard", "refused"),
+    ]
 
 
 async def test_a_denial_answers_the_request_and_grants_nothing(
