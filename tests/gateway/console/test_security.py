@@ -7,6 +7,7 @@ be sent to the gateway.
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.archive import ArchiveStore, SearchFilter, open_archive
 from gateway.config import load_config
 from gateway.console.app import console_for, setup_console
+from gateway.console.security import session_key
 from gateway.desk.accounts import OperatorAccounts
 from gateway.desk.operations import AUDIT_KIND, Desk
 from gateway.http import build_app
@@ -194,3 +196,11 @@ async def test_only_an_operator_runs_a_replay_and_a_bad_selection_is_refused(
     assert "target must be one of" in await response.text()
     nothing = {"csrf": token, "target": "deliver"}
     assert (await client.post("/replay/run", data=nothing)).status == 400
+
+
+def test_the_session_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    path = tmp_path / "console-session.key"
+    key = session_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert session_key(path) == key
+    assert len(key) == 44  # a Fernet key: 32 bytes, url-safe base64
