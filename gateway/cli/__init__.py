@@ -27,9 +27,9 @@ def instant(text: str) -> datetime:
 
 
 def _command_modules() -> list[ModuleType]:
-    from gateway.cli import archive, consent, contracts, keys, operators, replay, run
+    from gateway.cli import archive, consent, contracts, keys, operators, replay, review, run
 
-    return [run, contracts, keys, archive, consent, replay, operators]
+    return [run, contracts, keys, archive, consent, replay, review, operators]
 
 
 def build_parser() -> argparse.ArgumentParser:
