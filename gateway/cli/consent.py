@@ -25,6 +25,7 @@ from gateway.cli.desk import (
     add_operator,
     add_quarantine_verbs,
     emit,
+    emit_one,
 )
 from gateway.cli.replay import (
     DEFAULT_TIMEOUT_S,
@@ -36,13 +37,15 @@ from gateway.cli.replay import (
     with_archive,
 )
 from gateway.config import GatewayConfig, load_config
-from gateway.desk.operations import Desk
+from gateway.desk.operations import ActionResult, Desk
 from gateway.operator_views import (
     CONSENT_TYPES,
     consent_detail,
+    consent_dict,
     consent_registry,
     consent_rows,
     quarantine_detail,
+    quarantine_dict,
     quarantine_rows,
     table,
 )
@@ -60,6 +63,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show = sub.add_parser("show", help="one consent decision in full")
     _config(show)
     show.add_argument("id", metavar="ID", help="the consent.decision envelope id")
+    add_format(show)
     show.set_defaults(handler=run_command(_consent_show, "consent"))
     request = sub.add_parser(
         "request", help="ask a provider for consent (sent by the gateway as system 'operator')"
@@ -79,6 +83,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     request.add_argument("--officer", required=True, help="the liaison officer asking")
     _timeout(request)
     add_operator(request)
+    add_format(request)
     request.set_defaults(handler=run_command(_consent_request, "consent"))
     add_consent_verbs(sub)
 
@@ -93,6 +98,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     qshow = qsub.add_parser("show", help="one quarantined submission and its release attempts")
     _config(qshow)
     qshow.add_argument("id", metavar="ID", help="its archive seq or message id")
+    add_format(qshow)
     qshow.set_defaults(handler=run_command(_quarantine_show, "quarantine"))
     release = qsub.add_parser(
         "release", help="run the checks again; forward the submission if it passes now"
@@ -101,6 +107,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     release.add_argument("id", metavar="ID", help="its archive seq or message id")
     _timeout(release)
     add_operator(release)
+    add_format(release)
     release.set_defaults(handler=run_command(_quarantine_release, "quarantine"))
     add_quarantine_verbs(qsub)
 
@@ -151,12 +158,12 @@ async def _consent_list(args: argparse.Namespace) -> int:
 async def _consent_show(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     registry = consent_registry(await _consent_records(config))
-    lines = consent_detail(registry, args.id, datetime.now(UTC))
-    if not lines:
+    now = datetime.now(UTC)
+    found = consent_dict(registry, args.id, now)
+    if found is None:
         print(f"no consent decision {args.id!r} in the archive", file=sys.stderr)
         return EXIT_FAILED
-    for line in lines:
-        print(line)
+    emit_one(found, args.format, consent_detail(registry, args.id, now))
     return EXIT_OK
 
 
@@ -198,16 +205,12 @@ async def _consent_request(args: argparse.Namespace) -> int:
     async def ask(desk: Desk) -> int:
         desk.timeout = args.timeout
         result = await desk.request_consent(submission, operator=args.operator)
-        if result.ok:
-            print(f"sent envelope {result.envelope_id}")
-            return EXIT_OK
-        print(f"{result.status}: {result.detail}")
-        return EXIT_FAILED
+        sent = f"sent envelope {result.envelope_id}"
+        line = sent if result.ok else f"{result.status}: {result.detail}"
+        emit_one(result.to_dict(), args.format, [line])
+        return EXIT_OK if result.ok else EXIT_FAILED
 
     return await _with_desk(config, ask)
-
-
-_QUARANTINED = SearchFilter(kinds=["submission"], outcomes=["quarantined"])
 
 
 async def _with_desk(config: GatewayConfig, use: Callable[[Desk], Awaitable[int]]) -> int:
@@ -243,11 +246,20 @@ async def _quarantine_show(args: argparse.Namespace) -> int:
             print(f"no quarantined submission {args.id!r} in the archive", file=sys.stderr)
             return EXIT_FAILED
         record, attempts, _ = item
-        for line in quarantine_detail(record, attempts):
-            print(line)
+        emit_one(
+            quarantine_dict(record, attempts), args.format, quarantine_detail(record, attempts)
+        )
         return EXIT_OK
 
     return await _with_desk(config, show)
+
+
+def _release_line(result: ActionResult) -> str:
+    if result.ok:
+        return f"released: {result.detail}"
+    if result.status == "blocked":
+        return f"still quarantined: {result.detail}"
+    return f"not released: {result.status}: {result.detail}"
 
 
 async def _quarantine_release(args: argparse.Namespace) -> int:
@@ -256,13 +268,9 @@ async def _quarantine_release(args: argparse.Namespace) -> int:
     async def release(desk: Desk) -> int:
         desk.timeout = args.timeout
         result = await desk.release(args.id, operator=args.operator)
+        emit_one(result.to_dict(), args.format, [_release_line(result)])
         if result.ok:
-            print(f"released: {result.detail}")
             return EXIT_OK
-        if result.status == "blocked":
-            print(f"still quarantined: {result.detail}")
-        else:
-            print(f"not released: {result.status}: {result.detail}")
         return EXIT_REFUSED if result.status == "refused" else EXIT_FAILED
 
     return await _with_desk(config, release)

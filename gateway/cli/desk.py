@@ -50,6 +50,15 @@ def emit(rows: Sequence[Row], fmt: str, columns: Sequence[str], noun: str) -> No
         print(f"({len(rows)} {noun})")
 
 
+def emit_one(row: Row, fmt: str, lines: Sequence[str]) -> None:
+    """Print one object: ``lines`` as a table, else as JSON (indented) or one JSON line."""
+    if fmt == "table":
+        for line in lines:
+            print(line)
+    else:
+        print(json.dumps(row, ensure_ascii=False, indent=2 if fmt == "json" else None))
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

@@ -75,13 +75,17 @@ async def test_the_cli_answers_requests_and_clears_the_quarantine(
     assert decision["originator"]["officer"] == "lo-a"
     code, pending = await cli(capsys, scene, "CICA", "consent", "pending")
     assert pending == []
+    code, shown = await cli(capsys, scene, "CICA", "consent", "show", decision["id"])
+    assert (shown["status"], shown["request_id"]) == ("live", request_id)
+    assert shown["expires_at"] == expires
 
     code, out = await cli(capsys, scene, "SCO-RATS", "quarantine", "list")
     assert [row["message_id"] for row in out] == [held_id]
-    config_b = str(scene.network.parties["SCO-RATS"].config_path)
-    assert (
-        await asyncio.to_thread(main, ["quarantine", "release", held_id, "--config", config_b]) == 0
-    )
+    code, released = await cli(capsys, scene, "SCO-RATS", "quarantine", "release", held_id)
+    assert (code, released["status"]) == (0, "released")
+    code, shown = await cli(capsys, scene, "SCO-RATS", "quarantine", "show", held_id)
+    assert shown["submission"]["derived_from"] == [original]
+    assert shown["release_attempts"][-1]["envelope_id"] == released["envelope_id"]
     await wait_until(lambda: len(scene.information_at_unoct()) == 1, message="release at UNOCT")
 
     revoke = ["consent", "revoke", decision["id"], "--reason", "Cancelled.", "--officer", "lo-a"]
