@@ -74,7 +74,11 @@ class LoginThrottle:
 
     def _recent(self, key: str, now: float) -> list[float]:
         kept = [t for t in self._failures.get(key, []) if now - t < self.lockout_s]
-        self._failures[key] = kept
+        if kept:
+            self._failures[key] = kept
+        else:
+            # Forgotten once quiet: guessed names must not pile up in memory.
+            self._failures.pop(key, None)
         return kept
 
     def locked(self, keys: list[str]) -> bool:
@@ -84,7 +88,7 @@ class LoginThrottle:
     def failed(self, keys: list[str]) -> None:
         now = time.monotonic()
         for key in keys:
-            self._recent(key, now).append(now)
+            self._failures[key] = [*self._recent(key, now), now]
 
     def succeeded(self, keys: list[str]) -> None:
         for key in keys:

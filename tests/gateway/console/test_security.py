@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.archive import ArchiveStore, SearchFilter, open_archive
 from gateway.config import load_config
 from gateway.console.app import console_for, setup_console
-from gateway.console.security import session_key
+from gateway.console.security import LoginThrottle, session_key
 from gateway.desk.accounts import OperatorAccounts
 from gateway.desk.operations import AUDIT_KIND, Desk
 from gateway.http import build_app
@@ -204,3 +204,15 @@ def test_the_session_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert session_key(path) == key
     assert len(key) == 44  # a Fernet key: 32 bytes, url-safe base64
+
+
+def test_the_throttle_locks_at_the_limit_per_key_and_a_success_clears_it() -> None:
+    throttle = LoginThrottle(max_failures=2, lockout_s=300)
+    keys = ["name:olga", "addr:127.0.0.1"]
+    throttle.failed(keys)
+    assert not throttle.locked(keys)
+    throttle.failed(keys)
+    assert throttle.locked(keys)
+    assert not throttle.locked(["name:vera"])
+    throttle.succeeded(keys)
+    assert not throttle.locked(keys)
