@@ -24,6 +24,7 @@ from gateway.console.security import (
     session_key,
     setup_security,
 )
+from gateway.console.verification import add_verification_routes
 from gateway.console.views import CONSOLE_KEY, Console, add_routes
 from gateway.desk.accounts import OperatorAccounts
 from gateway.desk.operations import Desk
@@ -81,6 +82,7 @@ def setup_console(app: web.Application, console: Console, *, https: bool) -> Non
     app.router.add_static("/static", STATIC)
     add_routes(app)
     add_replay_routes(app)
+    add_verification_routes(app)
 
 
 def https_context(config: ConsoleConfig) -> ssl.SSLContext | None:

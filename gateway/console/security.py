@@ -54,11 +54,11 @@ def session_key(path: Path) -> bytes:
     return path.read_bytes().strip()
 
 
-def requires(role: Role) -> Callable[[Handler], Handler]:
-    """Mark a handler as allowed only to operators holding ``role``."""
+def requires(*roles: Role) -> Callable[[Handler], Handler]:
+    """Mark a handler as allowed only to operators holding one of ``roles``."""
 
     def mark(handler: Handler) -> Handler:
-        handler.__dict__["console_role"] = role
+        handler.__dict__["console_roles"] = frozenset(roles)
         return handler
 
     return mark
@@ -131,10 +131,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPForbidden(text="log in first")
     if request.method == "POST":
         await _check_csrf(request)
-    role = request.match_info.handler.__dict__.get("console_role")
-    if role is not None and not operator.may(role):
-        raise web.HTTPForbidden(text=f"this needs the {role} role")
-    if role is None and request.method == "POST" and request.path != "/logout":
+    roles = request.match_info.handler.__dict__.get("console_roles")
+    if roles is not None and not any(operator.may(role) for role in roles):
+        raise web.HTTPForbidden(text=f"this needs the role {' or '.join(sorted(roles))}")
+    if roles is None and request.method == "POST" and request.path != "/logout":
         raise web.HTTPForbidden(text="no role may change this")
     request[OPERATOR_KEY] = operator
     return await handler(request)

@@ -14,7 +14,6 @@ from aiohttp import web
 
 from gateway.archive import Record, SearchFilter
 from gateway.archive.records import parse_time
-from gateway.archive.verify import verify_archive
 from gateway.console.overview import LiveStatusSource
 from gateway.console.security import LoginThrottle, current_operator, requires
 from gateway.desk.accounts import Operator, OperatorAccounts
@@ -332,13 +331,6 @@ def _pretty(payload: bytes) -> str:
         return f"<{len(payload)} bytes, not JSON>"
 
 
-@aiohttp_jinja2.template("verify.html")
-async def verify(request: web.Request) -> dict[str, Any]:
-    console = _console(request)
-    report = await verify_archive(console.desk.archive, console.keyring)
-    return {"report": report}
-
-
 # --- audit -------------------------------------------------------------------------------------
 
 
@@ -362,6 +354,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/quarantine/{seq}/release", quarantine_release)
     app.router.add_post("/quarantine/{seq}/discard", quarantine_discard)
     app.router.add_get("/archive", archive)
-    app.router.add_get("/archive/verify", verify)
     app.router.add_get("/archive/{seq}", record_page)
     app.router.add_get("/audit", audit)

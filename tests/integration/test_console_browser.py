@@ -210,6 +210,13 @@ async def test_a_viewer_and_a_forged_form_are_refused_and_the_archive_shows_the_
     await expect(officer.locator("#receipts")).to_contain_text("receipt.in")
     await screenshot(officer, "archive-record")
 
+    await officer.goto(scene.url("CICA", "/archive"))
+    await officer.click("text=Verify the whole chain")
+    await officer.click("#verify")
+    await expect(officer.locator("#verdict")).to_contain_text("ok: ")
+    await expect(officer.locator("#verdict")).to_contain_text("envelope signatures checked")
+    await screenshot(officer, "archive-verify")
+
 
 async def test_an_operator_previews_and_runs_a_replay_with_its_progress(
     consoles: Consoles,
