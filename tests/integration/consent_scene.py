@@ -10,7 +10,7 @@ from contracts import parse_frame
 from gateway import topology
 from gateway.cli import main
 from gateway.config import load_config
-from gateway.desk.accounts import OperatorAccounts
+from gateway.desk.accounts import OperatorAccounts, Role
 from gateway.desk.operations import Desk
 from gateway.service import Gateway
 from tests.integration.conftest import Network
@@ -20,6 +20,11 @@ from tests.support.parties import assignment, share, submission
 from tests.support.waiting import wait_until
 
 PASSWORD = "a long local test password"
+# Console accounts of each Party: name, role, the officer id its consent decisions carry.
+CONSOLE_USERS: dict[str, list[tuple[str, Role, str | None]]] = {
+    "CICA": [("olga", "consent-officer", "lo-a"), ("vera", "viewer", None)],
+    "SCO-RATS": [("oleg", "operator", None)],
+}
 
 
 class ConsentScene:
@@ -30,15 +35,12 @@ class ConsentScene:
         self.vhosts = vhosts
 
     async def set_up(self) -> None:
-        for party, users in {
-            "CICA": [("olga", "consent-officer", "lo-a"), ("vera", "viewer", None)],
-            "SCO-RATS": [("oleg", "operator", None)],
-        }.items():
+        for party, users in CONSOLE_USERS.items():
             accounts = OperatorAccounts(
                 load_config(self.network.configure(party)).console.operators_file
             )
             for name, role, officer in users:
-                accounts.add(name, PASSWORD, {role}, officer)  # type: ignore[arg-type]
+                accounts.add(name, PASSWORD, {role}, officer)
         await self.vhosts["SCO-RATS"].purge([topology.QUARANTINE])
         self.at_unoct: Collector = await self.vhosts["UNOCT"].collect(topology.INBOUND)
         self.at_b = await self.vhosts["SCO-RATS"].bind_collector(topology.DELIVER)
