@@ -41,6 +41,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "replay archived messages to gw.deliver, to the peer, or through the checks again",
     ),
     "review": ("review", "held submissions: list, show, release or refuse (four eyes)"),
+    "operators": ("operators", "operator accounts of the console"),
 }
 
 _AGO = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")

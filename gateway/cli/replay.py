@@ -141,7 +141,7 @@ async def records_for_id(store: ArchiveStore, ident: str) -> list[Record]:
     return [found[seq] for seq in sorted(found)]
 
 
-async def _select(
+async def select_records(
     store: ArchiveStore, selection: Selection, target: Target
 ) -> tuple[list[Record], list[str]]:
     """Candidate records, and the ids that named no record at all."""
@@ -189,7 +189,7 @@ async def _replay(args: argparse.Namespace) -> int:
     fmt: Format = args.format
 
     async def plan_from(store: ArchiveStore) -> int:
-        candidates, unknown = await _select(store, selection, target)
+        candidates, unknown = await select_records(store, selection, target)
         done = await released(store) if target == "reprocess" else {}
         plan = plan_replay(candidates, target, released=done, new_id=lambda: str(uuid.uuid4()))
         for ident in unknown:
