@@ -35,7 +35,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "certs": ("certs", "create the local set-up's CA and TLS certificates"),
     "archive": ("archive", "verify, inspect, search and export the archive"),
     "consent": ("consent", "consent decisions in force, and requests for consent"),
-    "quarantine": ("consent", "submissions the third-party rule stopped: list, show, release"),
+    "quarantine": (
+        "consent",
+        "submissions the third-party rule stopped: list, show, release, discard",
+    ),
     "replay": (
         "replay",
         "replay archived messages to gw.deliver, to the peer, or through the checks again",

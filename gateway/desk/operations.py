@@ -62,6 +62,18 @@ log = structlog.get_logger(__name__)
 
 AUDIT_KIND: Final = "operator.action"
 DISCARD: Final = "quarantine.discard"
+# The actions the desk archives as operator.action records: dotted like reason codes, not reasons.
+ACTIONS: Final = frozenset(
+    {
+        "consent.grant",
+        "consent.deny",
+        "consent.request",
+        "consent.revoke",
+        "quarantine.release",
+        DISCARD,
+        "replay.run",
+    }
+)
 DEFAULT_TIMEOUT_S: Final = 30.0
 
 _QUARANTINED = SearchFilter(kinds=["submission"], outcomes=["quarantined"])

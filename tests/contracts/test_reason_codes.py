@@ -14,6 +14,7 @@ import contracts
 import gateway
 from contracts.reasons import REASON_CODES
 from contracts.registry import message_types
+from gateway.desk.operations import ACTIONS as OPERATOR_ACTIONS
 
 ROOT = Path(contracts.__file__).parent
 # The document generator names messages (frame.v1), it emits no reason.
@@ -28,6 +29,8 @@ REASON = re.compile(
     r"signature|receipt|replay|consent|provenance|control|review)\.[a-z0-9_]+$"
 )
 LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
+# Template names (gateway/console/templates) look dotted too.
+TEMPLATE = re.compile(r"\.html$")
 # Archive record kinds, not reasons (gateway/workers/inbound.py).
 ARCHIVE_KINDS = frozenset({"receipt.in", "receipt.out"})
 
@@ -55,13 +58,14 @@ def _dotted_strings(path: Path) -> Iterator[str]:
             and isinstance(node.value, str)
             and id(node) not in events
             and REASON.match(node.value)
+            and not TEMPLATE.search(node.value)
         ):
             yield node.value
 
 
 def emitted_codes() -> set[str]:
     found = {code for path in SOURCES for code in _dotted_strings(path)}
-    return found - set(message_types()) - ARCHIVE_KINDS
+    return found - set(message_types()) - ARCHIVE_KINDS - OPERATOR_ACTIONS
 
 
 def test_the_scan_finds_codes_of_every_origin() -> None:

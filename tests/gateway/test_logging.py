@@ -129,7 +129,7 @@ def test_exceptions_and_library_logs_are_redacted_too() -> None:
         raise ConnectionError("cannot reach amqp://cica-peer:hunter2@broker-b/party-b")
     except ConnectionError:
         structlog.get_logger("t").exception("link_lost")
-    logging.getLogger("aio_pika.robust_connection").warning(
+    logging.getLogger("aio_pika.connection").warning(
         "reconnecting to %s", "amqp://cica-peer:hunter2@broker-b/party-b"
     )
 
@@ -137,7 +137,7 @@ def test_exceptions_and_library_logs_are_redacted_too() -> None:
     link_lost, library = _lines(stream)
     assert "ConnectionError" in link_lost["exception"]
     assert library["event"] == "reconnecting to amqp://cica-peer:***@broker-b/party-b"
-    assert library["logger"] == "aio_pika.robust_connection"
+    assert library["logger"] == "aio_pika.connection"
     assert library["level"] == "warning"
 
 
