@@ -9,6 +9,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from contracts.bodies import (
+    CheckpointV1,
     ConsentDecisionV1,
     ConsentRequestV1,
     ConsentRevocationV1,
@@ -56,6 +57,7 @@ _SPECS: Final = (
     MessageSpec("consent.decision", 1, ConsentDecisionV1, False, False, False),
     MessageSpec("consent.revocation", 1, ConsentRevocationV1, False, False, False),
     MessageSpec("receipt", 1, ReceiptV1, False, False, False),
+    MessageSpec("checkpoint", 1, CheckpointV1, False, False, False),
 )
 _BY_KEY: Final = {(spec.type, spec.version): spec for spec in _SPECS}
 _VERSIONS: Final = {

@@ -26,7 +26,7 @@ from gateway.state import PartyState
 JSON = "application/json"
 # A receipt is the gateway's own signed word that it delivered an envelope: a back-office system
 # that could submit one would make its gateway vouch for deliveries that never happened.
-GATEWAY_ONLY_TYPES = frozenset({"receipt"})
+GATEWAY_ONLY_TYPES = frozenset({"receipt", "checkpoint"})
 
 
 @dataclass(frozen=True)
