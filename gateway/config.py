@@ -82,6 +82,15 @@ class LimitsConfig(_Section):
         return timedelta(seconds=self.max_clock_skew_s)
 
 
+class CheckpointsConfig(_Section):
+    interval_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="seconds between signed checkpoints of the archive head sent to every "
+        "counterparty; 0 sends none",
+    )
+
+
 class GatewayConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -94,6 +103,7 @@ class GatewayConfig(BaseSettings):
     archive: ArchiveConfig
     keys: KeysConfig
     limits: LimitsConfig = LimitsConfig()
+    checkpoints: CheckpointsConfig = CheckpointsConfig()
     log_format: Literal["auto", "json", "console"] = "auto"
 
     @field_validator("counterparties")

@@ -19,6 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 from prometheus_client.metrics_core import Metric
 
+from gateway.checkpoints import PROBLEM_CODES
+
 Direction = Literal["outbound", "inbound"]
 Outcome = Literal["forwarded", "delivered", "rejected", "quarantined", "duplicate"]
 Stage = Literal["validate", "sign", "verify", "policy", "archive", "publish", "confirm"]
@@ -229,6 +231,14 @@ class GatewayMetrics:
             "gateway_archive_up", "1 while the archive answers, else 0", registry=r
         )
 
+        self.checkpoint_problems = Counter(
+            "gateway_checkpoint_problems_total",
+            "Checkpoints that show an archive shortened or rewritten: the counterparty's "
+            "(regressed, forked, broken_link) or this gateway's own (not_in_archive)",
+            ["counterparty", "reason"],
+            registry=r,
+        )
+
         self.signing_key_expiry_days = Gauge(
             "gateway_signing_key_expiry_days",
             "Days until the gateway's signing key leaves its validity window",
@@ -260,6 +270,8 @@ class GatewayMetrics:
             self.receipts_pending.labels(counterparty)
             self.receipts_overdue.labels(counterparty)
             self.receipts_overdue_total.labels(counterparty)
+            for code in PROBLEM_CODES:
+                self.checkpoint_problems.labels(counterparty, code)
             for recipient in self.counterparties - {counterparty}:
                 self.consent_blocks.labels(counterparty, recipient)
 
@@ -304,6 +316,9 @@ class GatewayMetrics:
 
     def record_reconnect(self, broker: str) -> None:
         self.broker_reconnects.labels(self.broker(broker)).inc()
+
+    def record_checkpoint_problem(self, counterparty: str, reason: str) -> None:
+        self.checkpoint_problems.labels(self.counterparty(counterparty), reason_code(reason)).inc()
 
     def record_receipt_overdue(self, counterparty: str) -> None:
         self.receipts_overdue_total.labels(self.counterparty(counterparty)).inc()

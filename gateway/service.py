@@ -34,6 +34,7 @@ from gateway.outbound import OutboundContext
 from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
 from gateway.workers.batches import Batcher
+from gateway.workers.checkpoints import CheckpointSender
 from gateway.workers.control import ControlWorker
 from gateway.workers.inbound import InboundWorker
 from gateway.workers.outbound import OutboundWorker
@@ -182,6 +183,17 @@ class Gateway:
             on_state_lost=self._lose_state,
             prepare=self._prepare,
         )
+        self.checkpoints = CheckpointSender(
+            party=self.config.party,
+            publishers=self.publishers,
+            archive=self.archive,
+            signing_key=self.signing_key,
+            state=lambda: self.state,
+            prepare=self._prepare,
+            interval_s=self.config.checkpoints.interval_s,
+        )
+        if self.config.checkpoints.interval_s > 0:
+            self._spawn(self.checkpoints.run())
         self._workers = [outbound, inbound, control]
         self._worker_tasks = [asyncio.ensure_future(worker.run()) for worker in self._workers]
         for task in self._worker_tasks:

@@ -28,7 +28,13 @@ from aio_pika.abc import AbstractIncomingMessage
 from contracts import ContractError, parse_frame
 from gateway import outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
-from gateway.archive import ArchiveStore, Entry, Record
+from gateway.archive import GENESIS, ArchiveStore, Entry, Record
+from gateway.checkpoints import (
+    CHECKPOINT_TYPE,
+    Checkpoint,
+    CheckpointProblem,
+    acknowledgement_problem,
+)
 from gateway.inbound import InboundContext, Refused, Verified, check_officer, decide_envelope
 from gateway.keys import SigningKey
 from gateway.metrics import GatewayMetrics
@@ -82,6 +88,8 @@ class Arrival:
     status: tuple[str, str, str] | None = None  # (status, submission_id, type) for receipts
     sent_at: datetime | None = None  # for a receipt: when we sent the envelope it settles
     retry: bool = False  # processing failed unexpectedly and its frame has attempts left
+    checkpoint: Checkpoint | None = None  # a new checkpoint from the counterparty
+    checkpoint_problem: CheckpointProblem | None = None
 
     @cached_property
     def payload(self) -> bytes:
@@ -280,6 +288,19 @@ class InboundWorker:
             except Exception as exc:
                 self._on_state_lost()  # the envelope may be applied to the state halfway
                 arrival.decision = self._failed(arrival, exc)
+        await self._check_acknowledgements(verified)
+
+    async def _check_acknowledgements(self, arrivals: list[Arrival]) -> None:
+        """Our own archive must still hold the checkpoint of ours a counterparty echoes."""
+        for arrival in arrivals:
+            checkpoint = arrival.checkpoint
+            if checkpoint is None or checkpoint.acknowledged is None or arrival.checkpoint_problem:
+                continue
+            acknowledged = checkpoint.acknowledged
+            head_seq, _ = await self._archive.head()
+            record = await self._archive.get(acknowledged.seq) if acknowledged.seq else None
+            found = GENESIS if acknowledged.seq == 0 else (record.hash if record else None)
+            arrival.checkpoint_problem = acknowledgement_problem(acknowledged, head_seq, found)
 
     def _settle(
         self,
@@ -304,6 +325,12 @@ class InboundWorker:
             arrival.resend_receipt = original_receipt.payload if original_receipt else None
             return
         seen.add(arrival.key)
+        if env.type == CHECKPOINT_TYPE:
+            checkpoint = Checkpoint.from_body(env.body)
+            arrival.checkpoint_problem = ctx.state.checkpoints.check(provider, checkpoint)
+            ctx.state.checkpoints.received(provider, checkpoint)
+            arrival.checkpoint = checkpoint
+            return
         refused = check_officer(env, ctx)
         if refused is not None:
             arrival.decision = refused
@@ -405,6 +432,20 @@ class InboundWorker:
         }
         if env.type == "receipt":
             return [Entry(kind="receipt.in", outcome="delivered", payload=payload, **common)]
+        if env.type == CHECKPOINT_TYPE:
+            # A repeated one (no checkpoint taken) is archived again as a duplicate of its claim.
+            problem = arrival.checkpoint_problem
+            return [
+                Entry(
+                    kind="checkpoint.in",
+                    outcome="archived" if problem is None else "inconsistent",
+                    payload=payload,
+                    dedup_key=arrival.key,
+                    reason=problem.code if problem else None,
+                    detail=problem.detail if problem else None,
+                    **common,
+                )
+            ]
         if not arrival.deliver:
             return [
                 Entry(
@@ -520,6 +561,9 @@ class InboundWorker:
                     type=type_,
                 )
             ]
+        if env.type == CHECKPOINT_TYPE:
+            self._checkpoint_taken(arrival, provider)
+            return []
         if not arrival.deliver:
             if env.type != "receipt":
                 self._metrics.record_outcome("inbound", env.type, provider, "duplicate")
@@ -539,6 +583,22 @@ class InboundWorker:
         return [
             outgoing.delivery(arrival.payload, envelope_id=env.id, provider=provider, type=env.type)
         ]
+
+    def _checkpoint_taken(self, arrival: Arrival, provider: str) -> None:
+        problem, checkpoint = arrival.checkpoint_problem, arrival.checkpoint
+        if problem is not None:
+            self._metrics.record_checkpoint_problem(provider, problem.code)
+            log.error(
+                "checkpoint.inconsistent",
+                provider=provider,
+                envelope_id=arrival.decision.envelope.id
+                if isinstance(arrival.decision, Verified)
+                else None,
+                reason=problem.code,
+                detail=problem.detail,
+            )
+        elif checkpoint is not None:
+            log.info("checkpoint.received", provider=provider, seq=checkpoint.head.seq)
 
     async def _send_receipts(self, arrivals: list[Arrival]) -> None:
         by_party: dict[str, list[dict[str, Any]]] = defaultdict(list)
