@@ -187,6 +187,7 @@ class Gateway:
             party=self.config.party,
             publishers=self.publishers,
             archive=self.archive,
+            metrics=self.metrics,
             signing_key=self.signing_key,
             state=lambda: self.state,
             prepare=self._prepare,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.archive.chain import GENESIS, ChainVerifier
+from gateway.archive.chain import ChainVerifier
 from gateway.archive.records import Record
 from gateway.archive.store import ArchiveStore
 from gateway.checkpoints import ChainPoint, chain_problem
@@ -90,11 +90,7 @@ def record_anchor(record: Record) -> tuple[str, Anchor] | None:
 
 async def anchor_problem(store: ArchiveStore, anchor: Anchor, head_seq: int) -> Broken | None:
     point = anchor.point
-    found: str | None = GENESIS
-    if point.seq > 0:
-        record = await store.get(point.seq) if point.seq <= head_seq else None
-        found = record.hash if record is not None else None
-    why = chain_problem(point, head_seq, found)
+    why = chain_problem(point, head_seq, await store.hash_at(point.seq))
     if why is None:
         return None
     return Broken(point.seq, None, f"{anchor.source} holds {point.short()}, but {why}")

@@ -28,7 +28,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from contracts import ContractError, parse_frame
 from gateway import outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
-from gateway.archive import GENESIS, ArchiveStore, Entry, Record
+from gateway.archive import ArchiveStore, Entry, Record
 from gateway.checkpoints import (
     CHECKPOINT_TYPE,
     Checkpoint,
@@ -298,8 +298,7 @@ class InboundWorker:
                 continue
             acknowledged = checkpoint.acknowledged
             head_seq, _ = await self._archive.head()
-            record = await self._archive.get(acknowledged.seq) if acknowledged.seq else None
-            found = GENESIS if acknowledged.seq == 0 else (record.hash if record else None)
+            found = await self._archive.hash_at(acknowledged.seq)
             arrival.checkpoint_problem = acknowledgement_problem(acknowledged, head_seq, found)
 
     def _settle(

@@ -210,3 +210,24 @@ async def test_removed_records_and_a_recomputed_chain_are_caught(
     assert code == 1, out
     assert "checkpoint archived at seq" in out
     assert "the chain was rewritten" in out
+
+
+async def test_a_running_gateway_refuses_to_checkpoint_an_archive_shortened_under_it(
+    network: Network, vhosts: dict[str, Vhost]
+) -> None:
+    configure(network, "CICA", 0)
+    configure(network, "SCO-RATS", 0)
+    cica, sco = await start(network, "CICA"), await start(network, "SCO-RATS")
+    received = await share_from_sco_rats(network, vhosts)
+    await exchange_checkpoints(cica, sco)
+    (evidence,) = await cica.archive.history(received)
+    store = open_archive(cica.config.archive.url)
+    await store.open()
+    await truncate(store, evidence.seq - 1)
+    await store.close()
+
+    assert await cica.checkpoints.send_now(["SCO-RATS"]) == []
+    labels = {"counterparty": "SCO-RATS", "reason": "checkpoint.not_in_archive"}
+    problems = cica.metrics.registry.get_sample_value("gateway_checkpoint_problems_total", labels)
+    assert problems == 1
+    assert await cica.archive.search(SearchFilter(kinds=["checkpoint.out"])) == []
