@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,13 +42,12 @@ async def start(network: Network, party: str) -> Gateway:
 
 
 async def checkpoints_in(store: ArchiveStore, provider: str) -> list[Record]:
-    found = await store.search(SearchFilter(kinds=["checkpoint.in"], provider=provider))
-    return found
+    return await store.search(SearchFilter(kinds=["checkpoint.in"], provider=provider))
 
 
-def acknowledged(record: Record) -> dict[str, Any] | None:
-    body: dict[str, Any] = json.loads(record.payload)["body"]
-    return body["acknowledged"]
+def acknowledges(record: Record) -> bool:
+    """Whether the archived checkpoint echoes one of the recipient's own."""
+    return json.loads(record.payload)["body"]["acknowledged"] is not None
 
 
 async def verify(config: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
@@ -69,26 +70,63 @@ async def share_from_sco_rats(network: Network, vhosts: dict[str, Vhost]) -> str
     return str(envelope["id"])
 
 
+async def archived(store: ArchiveStore, provider: str, envelope_id: str) -> Record | None:
+    """The checkpoint ``envelope_id`` from ``provider`` as ``store`` archived it, if it has."""
+    found = await checkpoints_in(store, provider)
+    return next((r for r in found if r.envelope_id == envelope_id), None)
+
+
+async def arrives(store: ArchiveStore, provider: str, envelope: dict[str, Any]) -> Record:
+    async def there() -> bool:
+        return await archived(store, provider, envelope["id"]) is not None
+
+    await wait_until(there, message=f"{provider}'s checkpoint archived")
+    record = await archived(store, provider, envelope["id"])
+    assert record is not None
+    return record
+
+
 async def exchange_checkpoints(cica: Gateway, sco: Gateway) -> None:
     """CICA checkpoints its head to SCO-RATS, which echoes it back in its own checkpoint."""
     (sent,) = await cica.checkpoints.send_now(["SCO-RATS"])
-
-    async def held_at_sco_rats() -> bool:
-        return any(r.envelope_id == sent["id"] for r in await checkpoints_in(sco.archive, "CICA"))
-
-    await wait_until(held_at_sco_rats, message="CICA's checkpoint archived at SCO-RATS")
+    await arrives(sco.archive, "CICA", sent)
     (echo,) = await sco.checkpoints.send_now(["CICA"])
     assert echo["body"]["acknowledged"] == {
         "seq": sent["body"]["seq"],
         "head_hash": sent["body"]["head_hash"],
     }
+    await arrives(cica.archive, "SCO-RATS", echo)
 
-    async def echoed_at_cica() -> bool:
-        return any(
-            r.envelope_id == echo["id"] for r in await checkpoints_in(cica.archive, "SCO-RATS")
-        )
 
-    await wait_until(echoed_at_cica, message="SCO-RATS's echo archived at CICA")
+@dataclass
+class Exchanged:
+    """Both gateways running; SCO-RATS's share at CICA, then checkpoints both ways."""
+
+    config: Path
+    cica: Gateway
+    sco: Gateway
+    received: str
+    evidence: Record
+
+
+async def after_an_exchange(network: Network, vhosts: dict[str, Vhost]) -> Exchanged:
+    config = configure(network, "CICA", 0)
+    configure(network, "SCO-RATS", 0)
+    cica, sco = await start(network, "CICA"), await start(network, "SCO-RATS")
+    received = await share_from_sco_rats(network, vhosts)
+    await exchange_checkpoints(cica, sco)
+    (evidence,) = await cica.archive.history(received)
+    return Exchanged(config, cica, sco, received, evidence)
+
+
+async def tamper(url: str, intrusion: Callable[[ArchiveStore], Awaitable[None]]) -> None:
+    """Change the archive at ``url`` behind its gateway's back."""
+    store = open_archive(url)
+    await store.open()
+    try:
+        await intrusion(store)
+    finally:
+        await store.close()
 
 
 async def test_checkpoints_are_exchanged_at_the_interval_and_archived_by_both(
@@ -102,7 +140,7 @@ async def test_checkpoints_are_exchanged_at_the_interval_and_archived_by_both(
     async def echoed_both_ways() -> bool:
         at_cica = await checkpoints_in(cica.archive, "SCO-RATS")
         at_sco = await checkpoints_in(sco.archive, "CICA")
-        return any(acknowledged(r) for r in at_cica) and any(acknowledged(r) for r in at_sco)
+        return any(map(acknowledges, at_cica)) and any(map(acknowledges, at_sco))
 
     await wait_until(echoed_both_ways, message="each side's checkpoint echoed by the other")
     for gateway, peer in ((cica, "SCO-RATS"), (sco, "CICA")):
@@ -125,27 +163,17 @@ async def test_checkpoints_are_exchanged_at_the_interval_and_archived_by_both(
 async def test_truncation_is_caught_by_the_next_checkpoint_and_by_the_last_bundle(
     network: Network, vhosts: dict[str, Vhost], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    config = configure(network, "CICA", 0)
-    configure(network, "SCO-RATS", 0)
-    cica, sco = await start(network, "CICA"), await start(network, "SCO-RATS")
-    received = await share_from_sco_rats(network, vhosts)
-    await exchange_checkpoints(cica, sco)
-    (evidence,) = await cica.archive.history(received)
+    pair = await after_an_exchange(network, vhosts)
     bundle = tmp_path / "cica-bundle.jsonl"
     now = datetime.now(UTC)
-    key = load_signing_key(network.parties["CICA"].config.keys.signing_key)
-    await export_bundle(
-        cica.archive, now - timedelta(hours=1), now + timedelta(hours=1), key, bundle
-    )
-    url = cica.config.archive.url
+    key = load_signing_key(pair.cica.config.keys.signing_key)
+    hour = timedelta(hours=1)
+    await export_bundle(pair.cica.archive, now - hour, now + hour, key, bundle)
     await network.parties["CICA"].stop()
 
     # The intruder deletes the received envelope and everything after it, head moved back.
-    store = open_archive(url)
-    await store.open()
-    await truncate(store, evidence.seq - 1)
-    await store.close()
-    code, out = await verify(config, capsys, "--bundle", str(bundle))
+    await tamper(pair.cica.config.archive.url, lambda s: truncate(s, pair.evidence.seq - 1))
+    code, out = await verify(pair.config, capsys, "--bundle", str(bundle))
     assert code == 1
     assert f"export bundle {bundle.name}" in out
     assert "records were removed from its end" in out
@@ -153,33 +181,16 @@ async def test_truncation_is_caught_by_the_next_checkpoint_and_by_the_last_bundl
     # Without the bundle, the next checkpoint exchange finds it: SCO-RATS still holds CICA's
     # checkpoint and echoes it; CICA's own next checkpoint went backwards.
     cica = await start(network, "CICA")
-    (echo,) = await sco.checkpoints.send_now(["CICA"])
-
-    async def echo_archived() -> bool:
-        return any(
-            r.envelope_id == echo["id"] for r in await checkpoints_in(cica.archive, "SCO-RATS")
-        )
-
-    await wait_until(echo_archived, message="SCO-RATS's echo archived at CICA")
-    (flagged,) = [
-        r for r in await checkpoints_in(cica.archive, "SCO-RATS") if r.envelope_id == echo["id"]
-    ]
+    (echo,) = await pair.sco.checkpoints.send_now(["CICA"])
+    flagged = await arrives(cica.archive, "SCO-RATS", echo)
     assert (flagged.outcome, flagged.reason) == ("inconsistent", "checkpoint.not_in_archive")
     (regressed,) = await cica.checkpoints.send_now(["SCO-RATS"])
-
-    async def regression_flagged() -> bool:
-        found = await checkpoints_in(sco.archive, "CICA")
-        return any(r.envelope_id == regressed["id"] and r.outcome == "inconsistent" for r in found)
-
-    await wait_until(regression_flagged, message="SCO-RATS flags CICA's shortened archive")
-    (at_sco,) = [
-        r for r in await checkpoints_in(sco.archive, "CICA") if r.envelope_id == regressed["id"]
-    ]
-    assert at_sco.reason == "checkpoint.regressed"
+    at_sco = await arrives(pair.sco.archive, "CICA", regressed)
+    assert (at_sco.outcome, at_sco.reason) == ("inconsistent", "checkpoint.regressed")
     await network.parties["CICA"].stop()
 
     # The records appended since cover the seq SCO-RATS holds, with other hashes.
-    code, out = await verify(config, capsys)
+    code, out = await verify(pair.config, capsys)
     assert code == 1, out
     assert "SCO-RATS's checkpoint archived at seq" in out
     assert f"holds seq {echo['body']['acknowledged']['seq']} " in out
@@ -188,25 +199,19 @@ async def test_truncation_is_caught_by_the_next_checkpoint_and_by_the_last_bundl
 async def test_removed_records_and_a_recomputed_chain_are_caught(
     network: Network, vhosts: dict[str, Vhost], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = configure(network, "CICA", 0)
-    configure(network, "SCO-RATS", 0)
-    cica, sco = await start(network, "CICA"), await start(network, "SCO-RATS")
-    received = await share_from_sco_rats(network, vhosts)
-    await exchange_checkpoints(cica, sco)
-    (evidence,) = await cica.archive.history(received)
-    url = cica.config.archive.url
+    pair = await after_an_exchange(network, vhosts)
     await network.parties["CICA"].stop()
-    code, out = await verify(config, capsys)
+    code, out = await verify(pair.config, capsys)
     assert code == 0, out
 
     # The intruder removes the received envelope and recomputes the chain with the project's
     # own hash: every link, hash and signature is right again.
-    store = open_archive(url)
-    await store.open()
-    await rechain_without(store, {evidence.seq})
-    assert await store.history(received) == []
-    await store.close()
-    code, out = await verify(config, capsys)
+    async def rechain(store: ArchiveStore) -> None:
+        await rechain_without(store, {pair.evidence.seq})
+        assert await store.history(pair.received) == []
+
+    await tamper(pair.cica.config.archive.url, rechain)
+    code, out = await verify(pair.config, capsys)
     assert code == 1, out
     assert "checkpoint archived at seq" in out
     assert "the chain was rewritten" in out
@@ -215,16 +220,9 @@ async def test_removed_records_and_a_recomputed_chain_are_caught(
 async def test_a_running_gateway_refuses_to_checkpoint_an_archive_shortened_under_it(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
-    configure(network, "CICA", 0)
-    configure(network, "SCO-RATS", 0)
-    cica, sco = await start(network, "CICA"), await start(network, "SCO-RATS")
-    received = await share_from_sco_rats(network, vhosts)
-    await exchange_checkpoints(cica, sco)
-    (evidence,) = await cica.archive.history(received)
-    store = open_archive(cica.config.archive.url)
-    await store.open()
-    await truncate(store, evidence.seq - 1)
-    await store.close()
+    pair = await after_an_exchange(network, vhosts)
+    cica = pair.cica
+    await tamper(cica.config.archive.url, lambda s: truncate(s, pair.evidence.seq - 1))
 
     assert await cica.checkpoints.send_now(["SCO-RATS"]) == []
     labels = {"counterparty": "SCO-RATS", "reason": "checkpoint.not_in_archive"}
