@@ -43,6 +43,7 @@ log = structlog.get_logger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 1.0
 BACKLOG_INTERVAL_S = 5.0
+LAST_CHECKPOINT_TIMEOUT_S = 5.0
 
 
 def own_public_key_path(config: GatewayConfig) -> str:
@@ -125,6 +126,16 @@ class Gateway:
         self._workers: list[OutboundWorker | InboundWorker | ControlWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
+        self.checkpoints = CheckpointSender(
+            party=config.party,
+            publishers=self.publishers,
+            archive=self.archive,
+            metrics=self.metrics,
+            signing_key=self.signing_key,
+            state=lambda: self.state,
+            prepare=self._prepare,
+            interval_s=config.checkpoints.interval_s,
+        )
         self.http = HttpServer(config.http.host, config.http.port, self.metrics, self.readiness)
         self._stopped = asyncio.Event()
 
@@ -182,16 +193,6 @@ class Gateway:
             inbound_context=self._inbound_context,
             on_state_lost=self._lose_state,
             prepare=self._prepare,
-        )
-        self.checkpoints = CheckpointSender(
-            party=self.config.party,
-            publishers=self.publishers,
-            archive=self.archive,
-            metrics=self.metrics,
-            signing_key=self.signing_key,
-            state=lambda: self.state,
-            prepare=self._prepare,
-            interval_s=self.config.checkpoints.interval_s,
         )
         if self.config.checkpoints.interval_s > 0:
             self._spawn(self.checkpoints.run())
@@ -372,6 +373,15 @@ class Gateway:
                     self.metrics.backlog.labels(name).set(await amqp.queue_depth(channel, name))
             await asyncio.sleep(BACKLOG_INTERVAL_S)
 
+    async def _last_checkpoint(self) -> None:
+        """On the way out, so that the counterparties hold the head this gateway stops at."""
+        if self.config.checkpoints.interval_s <= 0 or not self._workers:
+            return
+        try:
+            await asyncio.wait_for(self.checkpoints.send_now(), LAST_CHECKPOINT_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("checkpoint.not_sent_at_stop", error=repr(exc))
+
     async def run_until_signalled(self) -> None:
         """Run until SIGTERM/SIGINT (or a failed task), then drain and stop."""
         await until_signalled(self._stopped)
@@ -383,6 +393,7 @@ class Gateway:
             worker.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._worker_tasks, return_exceptions=True), 30)
+        await self._last_checkpoint()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
