@@ -9,6 +9,7 @@ e.g. ``GATEWAY_BROKER__BATCH_SIZE=512 python -m bench.run``.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sys
 import time
@@ -28,6 +29,8 @@ PARTIES = {  # party: (vhost attribute, user slug)
     "UNOCT": ("c", "unoct"),
 }
 PARTNERS = {"CICA": "SCO-RATS", "SCO-RATS": "CICA", "UNOCT": "CICA"}
+# The local set-up's back-office systems, which the scenarios submit as (assignments included).
+ROSTER_ADMINS = ("case-desk", "analysis-desk", "unoct-desk")
 GATEWAY_BIN = Path(sys.executable).parent / "gateway"
 
 # The gateway's own histograms whose sums and counts say where a batch spends its time.
@@ -59,6 +62,7 @@ def config_text(party: str, vhosts: Vhosts, keys: Path, archive: Path, http_port
     lines = [
         f'party = "{party}"',
         'log_format = "json"',
+        f"roster_admins = {json.dumps(list(ROSTER_ADMINS))}",
         "[broker]",
         f'url = "{user_url(slug + "-gateway", vhost_of[party])}"',
         "prefetch = 512",

@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gateway.review import DEFAULT_THRESHOLD, ReviewMode
+
 PartyId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
 _toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
@@ -50,6 +52,25 @@ class Counterparty(_Section):
     url: str = Field(description="AMQP URL on the counterparty's broker, with a write-only user")
     exchange: str = "gw.inbound"
     public_keys: list[Path] = Field(default_factory=list)
+    review: ReviewMode = Field(
+        default="off",
+        description="hold submissions to this counterparty for a person's release: 'on_match' "
+        "those resembling another Party's information no consent covers, 'always' every one",
+    )
+
+
+class ReviewConfig(_Section):
+    threshold: float = Field(
+        default=DEFAULT_THRESHOLD,
+        gt=0,
+        le=1,
+        description="resemblance score from which a submission is held under review 'on_match'",
+    )
+    roles: list[str] = Field(
+        default_factory=lambda: ["liaison officer"],
+        min_length=1,
+        description="roster roles of this Party's officers who may release or refuse",
+    )
 
 
 class HttpConfig(_Section):
@@ -104,6 +125,10 @@ class GatewayConfig(BaseSettings):
     keys: KeysConfig
     limits: LimitsConfig = LimitsConfig()
     checkpoints: CheckpointsConfig = CheckpointsConfig()
+    review: ReviewConfig = ReviewConfig()
+    # Back-office systems (AMQP user_id) allowed to submit liaison.assignment: a system that
+    # could would accredit an officer of its choosing.
+    roster_admins: list[str] = Field(default_factory=list)
     log_format: Literal["auto", "json", "console"] = "auto"
 
     @field_validator("counterparties")

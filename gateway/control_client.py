@@ -23,7 +23,7 @@ from gateway.client import user_from_url
 from gateway.replay import ControlRequest
 
 # Statuses that answer a control request; routing keys on gw.status are <status>.<type>.
-ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate")
+ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate", "held")
 
 Answer = dict[str, Any]
 

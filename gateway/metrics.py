@@ -22,12 +22,12 @@ from prometheus_client.metrics_core import Metric
 from gateway.checkpoints import PROBLEM_CODES
 
 Direction = Literal["outbound", "inbound"]
-Outcome = Literal["forwarded", "delivered", "rejected", "quarantined", "duplicate"]
+Outcome = Literal["forwarded", "delivered", "rejected", "quarantined", "duplicate", "held"]
 Stage = Literal["validate", "sign", "verify", "policy", "archive", "publish", "confirm"]
 
 DIRECTIONS: Final[tuple[Direction, ...]] = ("outbound", "inbound")
 OUTCOMES: Final[dict[Direction, tuple[Outcome, ...]]] = {
-    "outbound": ("forwarded", "rejected", "quarantined", "duplicate"),
+    "outbound": ("forwarded", "rejected", "quarantined", "duplicate", "held"),
     "inbound": ("delivered", "rejected", "quarantined", "duplicate"),
 }
 STAGES: Final[tuple[Stage, ...]] = (

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.similarity import TextIndex
+from gateway.similarity import JACCARD_THRESHOLD, TextIndex
 
 UNKNOWN_REFERENCE = "provenance.unknown_reference"
 
@@ -169,14 +169,16 @@ class ProvenanceIndex:
         """Received envelopes carrying an attachment with this SHA-256 (hex, any case)."""
         return list(self._by_attachment.get(sha256.lower(), ()))
 
-    def similar_texts(self, texts: Iterable[str]) -> list[tuple[KnownEnvelope, float]]:
+    def similar_texts(
+        self, texts: Iterable[str], min_score: float = JACCARD_THRESHOLD
+    ) -> list[tuple[KnownEnvelope, float]]:
         """Received envelopes with a text near-duplicated by one of ``texts``, best first.
 
         The score of an envelope is the best Jaccard similarity over all pairs of texts.
         """
         best: dict[str, float] = {}
         for text in texts:
-            for key, score in self._texts.query(text):
+            for key, score in self._texts.query(text, min_score):
                 owner = self._text_owner[key]
                 best[owner] = max(score, best.get(owner, 0.0))
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))

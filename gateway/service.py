@@ -193,6 +193,7 @@ class Gateway:
             inbound_context=self._inbound_context,
             on_state_lost=self._lose_state,
             prepare=self._prepare,
+            review_roles=self.config.review.roles,
         )
         if self.config.checkpoints.interval_s > 0:
             self._spawn(self.checkpoints.run())
@@ -268,7 +269,11 @@ class Gateway:
                 async for record in archive.iter_records(after_seq=self._applied_seq):
                     if record.seq not in archive.own:
                         self.state.replay_record(
-                            record.kind, record.outcome, record.payload, record.occurred_at
+                            record.kind,
+                            record.outcome,
+                            record.payload,
+                            record.occurred_at,
+                            message_id=record.message_id,
                         )
                     head = max(head, record.seq)
             self._applied_seq = head
@@ -279,7 +284,13 @@ class Gateway:
         count = 0
         async with self.archive.lock:
             async for record in self.archive.iter_records():
-                state.replay_record(record.kind, record.outcome, record.payload, record.occurred_at)
+                state.replay_record(
+                    record.kind,
+                    record.outcome,
+                    record.payload,
+                    record.occurred_at,
+                    message_id=record.message_id,
+                )
                 count += 1
                 self._applied_seq = record.seq
             self.archive.own.clear()
@@ -296,6 +307,12 @@ class Gateway:
             state=self.state,
             now=now,
             new_id=new_envelope_id,
+            roster_admins=frozenset(self.config.roster_admins),
+            third_parties=frozenset(
+                c.id for c in self.config.counterparties if c.role == "third-party"
+            ),
+            review={c.id: c.review for c in self.config.counterparties},
+            review_threshold=self.config.review.threshold,
         )
 
     def _inbound_context(self, now: datetime) -> InboundContext:

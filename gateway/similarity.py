@@ -152,8 +152,12 @@ class TextIndex:
         self._shingles[key] = shingle_set
         return True
 
-    def query(self, text: str) -> list[tuple[str, float]]:
-        """Keys whose text ``text`` nearly reproduces, with the exact Jaccard, best first."""
+    def query(self, text: str, min_score: float = JACCARD_THRESHOLD) -> list[tuple[str, float]]:
+        """Keys whose text ``text`` nearly reproduces, with the exact Jaccard, best first.
+
+        ``min_score`` below the decision threshold finds weaker resemblances (the release
+        review's); below ``LSH_THRESHOLD`` the LSH returns only part of them.
+        """
         if not self._shingles:
             return []
         shingle_set = shingles(text)
@@ -162,7 +166,7 @@ class TextIndex:
         scored = []
         for key in self._lsh.query(_sketch(shingle_set)):
             score = jaccard(shingle_set, self._shingles[key])
-            if score >= JACCARD_THRESHOLD:
+            if score >= min_score:
                 scored.append((key, score))
         scored.sort(key=lambda item: (-item[1], item[0]))
         return scored

@@ -267,7 +267,8 @@ async def test_a_quarantined_submission_released_after_a_consent_grant_goes_thro
     await wait_until(lambda: len(inbox_c.messages) == 1, message="the release at UNOCT")
     forwarded = inbox_c.bodies()[0]
     assert forwarded["derived_from"] == [envelope_id]
-    assert forwarded["originator"]["submission_id"] == message_id
+    # Toward a third party the submission_id is the gateway's, never the desk's message_id.
+    assert forwarded["originator"]["submission_id"] == forwarded["id"]
     assert forwarded["id"] in out
 
     code, out = await cli(capsys, "quarantine", "list", "--config", config)
@@ -322,6 +323,7 @@ async def test_a_replay_to_the_peer_after_consent_was_revoked_is_quarantined(
         "consent.missing",
         sent_id,
     )
+    # The archived quarantine outcome of the replay proves nothing more went to UNOCT.
     assert len(inbox_c.messages) == 1
 
 
@@ -472,7 +474,7 @@ async def test_only_the_gateway_user_can_give_control_requests(
         aio_pika.Message(request.to_json(), message_id=request.request_id, user_id="guest"),
         routing_key="release",
     )
-    await wait_until(lambda: len(rejected.messages) == 1, message="the refused request")
+    await rejected.wait_for(lambda m: True, what="the refused request")
     assert rejected.reasons() == ["control.unauthorized"]
     archive = gateway_of(network, "SCO-RATS").archive
     [refused] = await records(archive, kinds=["control"])
@@ -500,6 +502,7 @@ async def test_a_malformed_request_is_answered_and_archived(
     answers = {m.correlation_id: json.loads(m.body) for m in statuses.messages}
     assert answers["r-bad"]["reason"] == "control.malformed"
     assert answers["r-none"]["reason"] == "replay.unknown_record"
+    await rejected.wait_for(lambda m: True, what="the malformed request's rejection")
     assert rejected.reasons() == ["control.malformed"]
     archive = gateway_of(network, "SCO-RATS").archive
     assert [r.reason for r in await records(archive, kinds=["control"])] == ["control.malformed"]

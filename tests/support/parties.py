@@ -22,6 +22,7 @@ from gateway import topology
 from gateway.config import GatewayConfig, load_config
 from gateway.keys import generate_key_pair
 from gateway.service import Gateway
+from tests.support.broker import Collector
 
 # GW_TEST_VHOST_PREFIX lets several test runs share one broker without touching each other's
 # queues (tests/support/vhosts.py creates the prefixed copies of the local vhosts).
@@ -52,15 +53,21 @@ def config_text(
     *,
     signing_key: Path | None = None,
     extra_public_keys: Mapping[str, Sequence[Path]] | None = None,
+    roster_admins: Sequence[str] | None = None,
+    review: Mapping[str, str] | None = None,
     **limits: Any,
 ) -> str:
     """One Party's config; ``signing_key`` replaces the default key, ``extra_public_keys``
-    pins more public keys of a counterparty (rotation, expired keys) beside its default one."""
-    vhost, slug, _ = PARTIES[party]
+    pins more public keys of a counterparty (rotation, expired keys) beside its default one.
+    ``roster_admins`` defaults to the Party's desk; ``review`` sets a counterparty's review mode
+    (a third party's is ``on_match`` unless given, as in deploy/local)."""
+    vhost, slug, desk = PARTIES[party]
     signing_key = signing_key or keys / (key_id(party) + ".key")
     extra = extra_public_keys or {}
+    admins = [desk] if roster_admins is None else list(roster_admins)
     lines = [
         f'party = "{party}"',
+        f"roster_admins = {json.dumps(admins)}",
         "[broker]",
         f'url = "amqp://{slug}-gateway:{slug}-gateway@{HOST}/{vhost}"',
         "prefetch = 512",
@@ -81,6 +88,7 @@ def config_text(
         if other == party:
             continue
         role = "partner" if PARTNERS[party] == other else "third-party"
+        default_review = "on_match" if role == "third-party" else "off"
         public_keys = [keys / (key_id(other) + ".pub.json"), *extra.get(other, ())]
         lines += [
             "[[counterparties]]",
@@ -88,6 +96,7 @@ def config_text(
             f'role = "{role}"',
             f'url = "amqp://{slug}-peer:{slug}-peer@{HOST}/{other_vhost}"',
             f"public_keys = {json.dumps([str(p) for p in public_keys])}",
+            f'review = "{(review or {}).get(other, default_review)}"',
         ]
     return "\n".join(lines) + "\n"
 
@@ -100,6 +109,8 @@ def write_config(
     *,
     signing_key: Path | None = None,
     extra_public_keys: Mapping[str, Sequence[Path]] | None = None,
+    roster_admins: Sequence[str] | None = None,
+    review: Mapping[str, str] | None = None,
     **limits: Any,
 ) -> Path:
     _, slug, _ = PARTIES[party]
@@ -111,6 +122,8 @@ def write_config(
         url,
         signing_key=signing_key,
         extra_public_keys=extra_public_keys,
+        roster_admins=roster_admins,
+        review=review,
         **limits,
     )
     path.write_text(text)
@@ -218,6 +231,20 @@ def share(recipient: str, text: str, *, officer: str = "lo-0001", **kwargs: Any)
         "attachments": kwargs.pop("attachments", []),
     }
     return submission("information.share", recipient, body, officer=officer, **kwargs)
+
+
+async def through_sentinel(desk: Desk, recipient: str, inbox: Collector) -> str:
+    """Submit one more share and wait for it on ``inbox`` (the path the earlier ones took).
+
+    Once it has arrived, anything the earlier submissions were going to put there (a late
+    duplicate, say) has had its turn: negative checks on ``inbox`` go after this.
+    """
+    sentinel = await desk.submit(share(recipient, "The sentinel, submitted last."))
+    await inbox.wait_for(
+        lambda m: json.loads(m.body)["originator"]["submission_id"] == sentinel,
+        what="the sentinel share",
+    )
+    return sentinel
 
 
 @dataclass
