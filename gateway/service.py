@@ -43,7 +43,6 @@ log = structlog.get_logger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 1.0
 BACKLOG_INTERVAL_S = 5.0
-LAST_CHECKPOINT_TIMEOUT_S = 5.0
 
 
 def own_public_key_path(config: GatewayConfig) -> str:
@@ -390,15 +389,6 @@ class Gateway:
                     self.metrics.backlog.labels(name).set(await amqp.queue_depth(channel, name))
             await asyncio.sleep(BACKLOG_INTERVAL_S)
 
-    async def _last_checkpoint(self) -> None:
-        """On the way out, so that the counterparties hold the head this gateway stops at."""
-        if self.config.checkpoints.interval_s <= 0 or not self._workers:
-            return
-        try:
-            await asyncio.wait_for(self.checkpoints.send_now(), LAST_CHECKPOINT_TIMEOUT_S)
-        except Exception as exc:
-            log.warning("checkpoint.not_sent_at_stop", error=repr(exc))
-
     async def run_until_signalled(self) -> None:
         """Run until SIGTERM/SIGINT (or a failed task), then drain and stop."""
         await until_signalled(self._stopped)
@@ -410,7 +400,6 @@ class Gateway:
             worker.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._worker_tasks, return_exceptions=True), 30)
-        await self._last_checkpoint()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -229,31 +229,3 @@ async def test_a_running_gateway_refuses_to_checkpoint_an_archive_shortened_unde
     problems = cica.metrics.registry.get_sample_value("gateway_checkpoint_problems_total", labels)
     assert problems == 1
     assert await cica.archive.search(SearchFilter(kinds=["checkpoint.out"])) == []
-
-
-async def test_a_stopping_gateway_leaves_its_last_head_with_the_counterparty(
-    network: Network, vhosts: dict[str, Vhost]
-) -> None:
-    configure(network, "CICA", 300)
-    configure(network, "SCO-RATS", 300)
-    cica, sco = await start(network, "CICA"), await start(network, "SCO-RATS")
-    await share_from_sco_rats(network, vhosts)
-    url = cica.config.archive.url
-    await network.parties["CICA"].stop()
-
-    store = open_archive(url)
-    await store.open()
-    try:
-        head_seq, _ = await store.head()
-        sent = await store.search(SearchFilter(kinds=["checkpoint.out"], recipient="SCO-RATS"))
-        last = await store.get(head_seq - 2)
-    finally:
-        await store.close()
-    (final,) = sent
-    envelope = json.loads(final.payload)
-    # The checkpoints to both counterparties are the last two records; they name the one before.
-    assert final.seq in (head_seq - 1, head_seq)
-    assert last is not None
-    assert (envelope["body"]["seq"], envelope["body"]["head_hash"]) == (last.seq, last.hash)
-    held = await arrives(sco.archive, "CICA", envelope)
-    assert held.outcome == "archived"
