@@ -15,7 +15,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -107,8 +114,12 @@ class CheckpointsConfig(_Section):
     interval_s: float = Field(
         default=300.0,
         ge=0,
-        description="seconds between signed checkpoints of the archive head sent to every "
-        "counterparty; 0 sends none",
+        description="seconds between signed checkpoints of the archive head; 0 sends none",
+    )
+    # A checkpoint tells its receiver how many records the archive holds, traffic with the
+    # other Parties included: a third party gets them only when named here.
+    to: list[PartyId] | None = Field(
+        default=None, description="counterparties sent checkpoints; default: the partner only"
     )
 
 
@@ -156,6 +167,18 @@ class GatewayConfig(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _checkpoints_to_counterparties(self) -> GatewayConfig:
+        unknown = set(self.checkpoints.to or ()) - {c.id for c in self.counterparties}
+        if unknown:
+            raise ValueError(f"checkpoints.to names no counterparty: {', '.join(sorted(unknown))}")
+        return self
+
+    @property
+    def checkpoint_recipients(self) -> list[str]:
+        to = self.checkpoints.to
+        return [self.partner.id] if to is None else list(to)
 
     @property
     def partner(self) -> Counterparty:

@@ -127,6 +127,7 @@ class Gateway:
         self._worker_tasks: list[asyncio.Task[None]] = []
         self.checkpoints = CheckpointSender(
             party=config.party,
+            recipients=config.checkpoint_recipients,
             publishers=self.publishers,
             archive=self.archive,
             metrics=self.metrics,

@@ -58,6 +58,7 @@ class CheckpointSender:
         self,
         *,
         party: str,
+        recipients: Sequence[str],
         publishers: Mapping[str, ConfirmingPublisher],
         archive: ArchiveStore,
         metrics: GatewayMetrics,
@@ -67,6 +68,7 @@ class CheckpointSender:
         interval_s: float,
     ) -> None:
         self._party = party
+        self._recipients = list(recipients)
         self._publishers = publishers
         self._archive = archive
         self._metrics = metrics
@@ -89,7 +91,7 @@ class CheckpointSender:
 
     async def send_now(self, recipients: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Sign, archive and send a checkpoint of the current head to each of ``recipients``
-        (every counterparty by default); returns the envelopes archived (none to a
+        (those configured by default); returns the envelopes archived (none to a
         counterparty whose previous checkpoint our archive no longer holds)."""
         async with self._lock:
             await self._prepare()
@@ -99,7 +101,7 @@ class CheckpointSender:
             book = self._state().checkpoints
             peers = [
                 peer
-                for peer in (self._publishers if recipients is None else recipients)
+                for peer in (self._recipients if recipients is None else recipients)
                 if await self._still_holds(book, peer, head.seq)
             ]
             envelopes = [
