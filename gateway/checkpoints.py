@@ -1,10 +1,10 @@
 """Checkpoints: signed statements of an archive's chain head, exchanged between gateways (pure).
 
 Every ``checkpoints.interval_s`` a gateway signs its archive head (seq and hash) and sends it to
-each counterparty, which archives it. A checkpoint also names the sender's previous checkpoint
-to that counterparty (``previous``) and the latest checkpoint of the counterparty's own chain
-the sender holds (``acknowledged``). So each side holds, signed by the other, evidence of how
-long its own chain was and what its hash was:
+its partner (and the counterparties ``checkpoints.to`` names), which archives it. A checkpoint
+also names the sender's previous checkpoint to that counterparty (``previous``) and the latest
+checkpoint of the counterparty's own chain the sender holds (``acknowledged``). So each side
+holds, signed by the other, evidence of how long its own chain was and what its hash was:
 
 - the receiver checks the sender's checkpoints against those it already holds
   (:meth:`CheckpointBook.check`): a head that moved back, or a checkpoint chain that no longer

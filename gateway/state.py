@@ -121,8 +121,20 @@ class PartyState:
             )
 
     def _replay_checkpoint(self, kind: str, envelope: Mapping[str, Any]) -> None:
-        checkpoint = Checkpoint.from_body(envelope["body"])
+        try:
+            checkpoint = Checkpoint.from_body(envelope["body"])
+            if kind == "checkpoint.out":
+                peer = str(envelope["recipient"])
+            else:
+                peer = str(envelope["originator"]["party"])
+        except (ValueError, KeyError, TypeError) as exc:
+            # Only the contract's checkpoints are archived as such; an unreadable one must
+            # still not stop a rebuild (archive verify reports what is wrong with the record).
+            log.warning(
+                "state.checkpoint_unreadable", envelope_id=envelope.get("id"), reason=repr(exc)
+            )
+            return
         if kind == "checkpoint.out":
-            self.checkpoints.sent(envelope["recipient"], checkpoint.head)
+            self.checkpoints.sent(peer, checkpoint.head)
         else:
-            self.checkpoints.received(envelope["originator"]["party"], checkpoint)
+            self.checkpoints.received(peer, checkpoint)

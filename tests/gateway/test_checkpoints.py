@@ -158,3 +158,11 @@ def test_state_rebuilds_the_book_from_archived_checkpoints() -> None:
     state.replay_record("checkpoint.in", "archived", json.dumps(theirs).encode(), NOW)
     assert state.checkpoints.last_sent("CICA") == point(12)
     assert state.checkpoints.held("CICA") == point(30)
+
+
+def test_an_unreadable_archived_checkpoint_does_not_stop_a_rebuild() -> None:
+    state = PartyState("SCO-RATS")
+    state.replay_record("checkpoint.in", "archived", b'{"id": "x", "body": {"seq": "7"}}', NOW)
+    state.replay_record("checkpoint.out", "sent", b'{"id": "y", "body": {}}', NOW)
+    assert state.checkpoints.held("CICA") is None
+    assert state.checkpoints.last_sent("CICA") is None
