@@ -246,3 +246,25 @@ def test_bad_time_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -
         main(["archive", "search", "--archive", "sqlite:////x.db", "--since", "yesterday"])
     assert exit_info.value.code == 2
     assert "not an RFC 3339 time" in capsys.readouterr().err
+
+
+async def test_verify_against_a_bundle_of_this_archive(
+    filled: ArchiveStore,
+    config_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bundle = tmp_path / "march.jsonl"
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z"]
+    argv = ["archive", "export", "--config", str(config_file), *window, "--out", str(bundle)]
+    assert await cli(*argv) == 0
+    verify = ["archive", "verify", "--config", str(config_file), "--bundle", str(bundle)]
+    capsys.readouterr()
+    assert await cli(*verify) == 0
+    assert "1 anchors (checkpoints, bundles) hold" in capsys.readouterr().out
+
+    # A bundle that does not verify is no evidence, and says so.
+    lines = bundle.read_bytes().splitlines(keepends=True)
+    bundle.write_bytes(b"".join([*lines[:2], *lines[3:]]))
+    assert await cli(*verify) == 1
+    assert capsys.readouterr().out.startswith(f"BROKEN: bundle {bundle} does not verify")
