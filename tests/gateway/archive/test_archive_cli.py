@@ -196,6 +196,13 @@ async def test_search_table_and_jsonl(
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
+async def export_march(config_file: Path, bundle: Path) -> int:
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z"]
+    return await cli(
+        "archive", "export", "--config", str(config_file), *window, "--out", str(bundle)
+    )
+
+
 async def test_export_and_verify_bundle(
     filled: ArchiveStore,
     config_file: Path,
@@ -204,9 +211,7 @@ async def test_export_and_verify_bundle(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bundle = tmp_path / "march.jsonl"
-    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z"]
-    argv = ["archive", "export", "--config", str(config_file), *window, "--out", str(bundle)]
-    assert await cli(*argv) == 0
+    assert await export_march(config_file, bundle) == 0
     _, head_hash = await filled.head()
     assert f"exported 5 records (seq 1..5) to {bundle}, head {head_hash}" in capsys.readouterr().out
 
@@ -255,9 +260,7 @@ async def test_verify_against_a_bundle_of_this_archive(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bundle = tmp_path / "march.jsonl"
-    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z"]
-    argv = ["archive", "export", "--config", str(config_file), *window, "--out", str(bundle)]
-    assert await cli(*argv) == 0
+    assert await export_march(config_file, bundle) == 0
     verify = ["archive", "verify", "--config", str(config_file), "--bundle", str(bundle)]
     capsys.readouterr()
     assert await cli(*verify) == 0
