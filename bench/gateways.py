@@ -65,6 +65,8 @@ def config_text(party: str, vhosts: Vhosts, keys: Path, archive: Path, http_port
         f"roster_admins = {json.dumps(list(ROSTER_ADMINS))}",
         "[broker]",
         f'url = "{user_url(slug + "-gateway", vhost_of[party])}"',
+        # Plain AMQP, as the bare forwarder and the shovel it is compared with.
+        "allow_plaintext = true",
         "prefetch = 512",
         "batch_size = 256",
         "batch_linger_ms = 4",
@@ -84,6 +86,7 @@ def config_text(party: str, vhosts: Vhosts, keys: Path, archive: Path, http_port
             f'id = "{other}"',
             f'role = "{role}"',
             f'url = "{user_url(slug + "-peer", vhost_of[other])}"',
+            "allow_plaintext = true",
             f'public_keys = ["{keys / (key_id(other) + ".pub.json")}"]',
         ]
     return "\n".join(lines) + "\n"

@@ -33,6 +33,7 @@ from gateway.metrics import QUEUES, GatewayMetrics
 from gateway.outbound import OutboundContext
 from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
+from gateway.tls import Endpoint
 from gateway.workers.batches import Batcher
 from gateway.workers.checkpoints import CheckpointSender
 from gateway.workers.control import ControlWorker
@@ -108,6 +109,9 @@ class Gateway:
                 f"of {config.party}'s own keys"
             )
         self.keyring = load_keyring(config)
+        self._endpoints = {"local": Endpoint.of(config.broker, "broker")} | {
+            c.id: Endpoint.of(c, f"counterparties.{i}") for i, c in enumerate(config.counterparties)
+        }
         self.metrics = GatewayMetrics(
             config.party,
             counterparties=[c.id for c in config.counterparties],
@@ -142,15 +146,17 @@ class Gateway:
     async def start(self) -> None:
         await self.archive.open()
         await self._rebuild_state()
+        local = self._endpoints["local"]
         self._local = await amqp.connect(
-            self.config.broker.url,
+            local.url,
             f"gateway {self.config.party} local",
             self._on_broker_state("local"),
             heartbeat=self.config.broker.heartbeat_s,
+            ssl_context=local.ssl_context,
         )
         await self._status_publisher.open(self._local)
         for counterparty in self.config.counterparties:
-            self._spawn(self._link(counterparty.id, counterparty.url))
+            self._spawn(self._link(counterparty.id))
         outbound_channel = await self._transactional_channel()
         inbound_channel = await self._transactional_channel()
         broker = self.config.broker
@@ -236,14 +242,16 @@ class Gateway:
 
         return changed
 
-    async def _link(self, party: str, url: str) -> None:
+    async def _link(self, party: str) -> None:
         self.metrics.set_broker_connected(party, False)
+        endpoint = self._endpoints[party]
         connection = await amqp.connect(
-            url,
+            endpoint.url,
             f"gateway {self.config.party} to {party}",
             self._on_broker_state(party),
             heartbeat=self.config.broker.heartbeat_s,
             fail_fast=False,
+            ssl_context=endpoint.ssl_context,
         )
         self._links[party] = connection
         await self.publishers[party].open(connection)

@@ -37,6 +37,7 @@ from gateway.review_ops import (
     release,
     show_held,
 )
+from gateway.tls import local_endpoint
 
 FORMATS = ("table", "json")
 
@@ -230,7 +231,7 @@ async def _decide(args: argparse.Namespace) -> int:
         print(f"gateway review: no held submission {args.id!r}", file=sys.stderr)
         return EXIT_FAILED
     seq = found[0].seq
-    async with ControlClient(config.broker.url) as client:
+    async with ControlClient(local_endpoint(config)) as client:
         if args.review_command == "release":
             event = await release(client, seq, args.officer, args.timeout)
         else:

@@ -421,7 +421,7 @@ async def test_logs_are_json_lines_with_context_and_no_bodies_or_secrets(
     assert attempts
     assert all(line["logger"] == "aio_pika.robust_connection" for line in attempts)
     # aio-pika masks the password itself; the redaction processor masks it again.
-    assert any(f"amqp://{CICA_PEER}:***@" in line["event"] for line in attempts)
+    assert any(f"amqps://{CICA_PEER}:***@" in line["event"] for line in attempts)
     for running in network.parties.values():
         config = running.config
         for url in [config.broker.url, *(c.url for c in config.counterparties)]:

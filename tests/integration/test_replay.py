@@ -25,6 +25,7 @@ from gateway.client import user_from_url
 from gateway.control_client import ControlClient
 from gateway.replay import release_request
 from gateway.service import Gateway
+from gateway.tls import local_endpoint
 from tests.integration.conftest import Network
 from tests.support.broker import Collector, Vhost
 from tests.support.parties import assignment, share, submission
@@ -394,7 +395,7 @@ async def test_a_rejected_submission_reprocessed_after_the_fix_is_forwarded_once
     # Released twice more (the CLI itself would skip it): the same envelope, not a new one.
     archive = gateway_of(network, "CICA").archive
     [rejected] = await records(archive, kinds=["submission"], message_ids=[message_id])
-    async with ControlClient(gateway_of(network, "CICA").config.broker.url) as client:
+    async with ControlClient(local_endpoint(gateway_of(network, "CICA").config)) as client:
         requests = [release_request(str(uuid.uuid4()), rejected.seq) for _ in range(2)]
         for request in requests:
             await client.send(request)
@@ -487,12 +488,12 @@ async def test_a_malformed_request_is_answered_and_archived(
     statuses = await vhosts["SCO-RATS"].bind_collector(topology.STATUS, "rejected.#")
     rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
     sco = await network.start("SCO-RATS")
-    url = sco.config.broker.url
-    connection = await aio_pika.connect(url)
+    local = local_endpoint(sco.config)
+    connection = await aio_pika.connect(local.url, ssl_context=local.ssl_context)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(topology.CONTROL, ensure=False)
-        user = user_from_url(url)
+        user = user_from_url(local.url)
         for body in (
             b'{"request_id": "r-bad", "action": "explode"}',
             b'{"request_id": "r-none", "action": "replay", "seq": 999999, "target": "deliver"}',

@@ -1,7 +1,9 @@
 """A local network of Parties for integration tests: keys, config files, gateways, desks.
 
 CICA lives on vhost party-a, SCO-RATS on party-b and the third party UNOCT on party-c, as in
-deploy/local; each test gets fresh keys, fresh archives and purged queues.
+deploy/local; each test gets fresh keys, fresh archives and purged queues. The gateways connect
+over TLS with the local set-up's client certificates (deploy/local/services.sh); the desks, which
+are not the gateway, stay on plain loopback.
 """
 
 from __future__ import annotations
@@ -34,6 +36,24 @@ PARTIES = {
 }
 PARTNERS = {"CICA": "SCO-RATS", "SCO-RATS": "CICA", "UNOCT": "CICA"}
 HOST = "127.0.0.1:5672"
+TLS_HOST = "127.0.0.1:5671"
+TLS_DIR = Path(os.environ.get("GW_LOCAL_TLS_DIR", "/var/lib/gateway-local-tls"))
+
+
+def tls_lines(section: str, user: str, directory: Path = TLS_DIR) -> list[str]:
+    """A ``[section.tls]`` table: the local CA pinned, ``user``'s client certificate."""
+    return [
+        f"[{section}.tls]",
+        f'ca = "{directory / "ca.pem"}"',
+        f'cert = "{directory / (user + ".pem")}"',
+        f'key = "{directory / (user + ".key")}"',
+    ]
+
+
+def without_tls(path: Path, section: str, user: str) -> None:
+    """Remove the first ``[section.tls]`` table for ``user`` from the config at ``path``."""
+    table = "\n".join(tls_lines(section, user)) + "\n"
+    path.write_text(path.read_text().replace(table, "", 1))
 
 
 def key_id(party: str) -> str:
@@ -69,11 +89,12 @@ def config_text(
         f'party = "{party}"',
         f"roster_admins = {json.dumps(admins)}",
         "[broker]",
-        f'url = "amqp://{slug}-gateway:{slug}-gateway@{HOST}/{vhost}"',
+        f'url = "amqps://{slug}-gateway:{slug}-gateway@{TLS_HOST}/{vhost}"',
         "prefetch = 512",
         "batch_size = 128",
         "batch_linger_ms = 3",
         "heartbeat_s = 5",
+        *tls_lines("broker", f"{slug}-gateway"),
         "[http]",
         "port = 0",
         "[archive]",
@@ -94,9 +115,10 @@ def config_text(
             "[[counterparties]]",
             f'id = "{other}"',
             f'role = "{role}"',
-            f'url = "amqp://{slug}-peer:{slug}-peer@{HOST}/{other_vhost}"',
+            f'url = "amqps://{slug}-peer:{slug}-peer@{TLS_HOST}/{other_vhost}"',
             f"public_keys = {json.dumps([str(p) for p in public_keys])}",
             f'review = "{(review or {}).get(other, default_review)}"',
+            *tls_lines("counterparties", f"{slug}-peer"),
         ]
     return "\n".join(lines) + "\n"
 
