@@ -190,17 +190,22 @@ def _channels() -> dict[str, Any]:
         "inboundExchange": {
             "address": None,
             "title": f"{amqp.INBOUND_EXCHANGE} (exchange)",
-            "description": "Only the peer gateway publishes here, as a least-privilege user "
-            "with write access to this exchange only. Every message is a frame (a single "
-            "envelope travels as a frame of one).",
+            "description": "One per counterparty, named after it (e.g. gw.inbound.CICA). Only "
+            "that counterparty's gateway publishes here, as a least-privilege user with write "
+            "access to this exchange only, so the broker vouches for the sender. Every message "
+            "is a frame (a single envelope travels as a frame of one).",
             "messages": _refs(["frame.v1"]),
             "bindings": _exchange_binding(amqp.INBOUND_EXCHANGE),
         },
         "inboundQueue": {
             "address": amqp.INBOUND_QUEUE,
             "title": f"{amqp.INBOUND_QUEUE} (queue)",
-            "description": "Bound to the gw.inbound exchange; the gateway's inbound worker "
-            "consumes it.",
+            "description": "Bound to the gw.inbound.{party} exchange of the same name; the "
+            "gateway's inbound worker takes batches from each counterparty's queue in turn, so "
+            "one sender cannot crowd out another.",
+            "parameters": {
+                "party": {"description": "The sending counterparty's Party id, e.g. CICA."}
+            },
             "messages": _refs(["frame.v1"]),
             "bindings": _queue_binding(amqp.INBOUND_QUEUE),
         },
@@ -305,7 +310,8 @@ def _operations() -> dict[str, Any]:
             "send",
             "inboundExchange",
             ["frame.v1"],
-            "Publish frames of signed envelopes to the peer's gw.inbound, with confirms.",
+            "Publish frames of signed envelopes to the peer's gw.inbound.{party} (this "
+            "Party's own id), with confirms.",
             deliveryMode=2,
         ),
         "receiveFromPeer": _operation(
@@ -363,7 +369,7 @@ def asyncapi_document() -> dict[str, Any]:
                 "protocol": "amqp",
                 "protocolVersion": "0-9-1",
                 "description": "A Party's own RabbitMQ broker; the peer gateway reaches its "
-                "gw.inbound exchange with a write-only user.",
+                "gw.inbound.{party} exchange with a write-only user.",
                 "variables": {
                     "host": {"default": "127.0.0.1:5672"},
                     "vhost": {"default": "party-a", "examples": ["party-a", "party-b"]},

@@ -25,14 +25,14 @@ MAX_DOCUMENT_BYTES: Final = 8 * 1024 * 1024
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-def _no_constants(name: str) -> NoReturn:
+def no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
 def decode_json(data: bytes) -> Any:
     """Decode strict UTF-8 JSON (no BOM, no NaN/Infinity); ContractError schema.invalid_json."""
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constants)
+        return json.loads(data.decode("utf-8"), parse_constant=no_constants)
     except (ValueError, RecursionError) as exc:
         raise make_error(INVALID_JSON, f"not valid UTF-8 JSON: {exc}") from None
 

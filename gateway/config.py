@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from contracts import MAX_FRAME_ENVELOPES
 from gateway.overrides import OverrideError, apply_environment
 from gateway.review import DEFAULT_THRESHOLD, ReviewMode
 
@@ -102,6 +103,12 @@ class BrokerConfig(Link):
     batch_size: int = Field(default=256, ge=1, le=4096)
     batch_linger_ms: float = Field(default=4.0, ge=0, le=1000)
     heartbeat_s: int = Field(default=15, ge=0)
+    inbound_prefetch: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="frames in hand per counterparty queue: bounds memory to this many frames",
+    )
 
 
 class Counterparty(Link):
@@ -146,10 +153,24 @@ class KeysConfig(_Section):
 
 class LimitsConfig(_Section):
     max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_frame_envelopes: int = Field(
+        default=MAX_FRAME_ENVELOPES,
+        ge=1,
+        description="a frame from a counterparty with more envelopes is refused whole",
+    )
     max_envelope_age_s: int = Field(default=24 * 3600, ge=1)
     max_clock_skew_s: int = Field(default=120, ge=0)
     receipt_overdue_s: int = Field(default=60, ge=1)
     max_attempts: int = Field(default=5, ge=1, le=100)
+    inbound_envelopes_per_s: float = Field(
+        default=2000,
+        gt=0,
+        description="per counterparty: envelopes (and refused frames) handled per second; "
+        "over it, its frames wait in its queue",
+    )
+    inbound_burst: int = Field(
+        default=20_000, ge=1, description="per counterparty: envelopes handled at once after idling"
+    )
     submit_queue_max_length: int = Field(default=2_000_000, ge=1)
 
     @property

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 from prometheus_client.metrics_core import Metric
 
+from contracts.amqp import inbound_name
 from gateway.checkpoints import PROBLEM_CODES
 
 Direction = Literal["outbound", "inbound"]
@@ -41,7 +42,6 @@ STAGES: Final[tuple[Stage, ...]] = (
 )
 QUEUES: Final[tuple[str, ...]] = (
     "gw.submit",
-    "gw.inbound",
     "gw.rejected",
     "gw.quarantine",
     "gw.control",
@@ -116,6 +116,11 @@ class GatewayMetrics:
         self.party = party
         self.counterparties: frozenset[str] = frozenset(counterparties)
         self.message_types: frozenset[str] = frozenset(message_types)
+        # The queues whose depth is watched: each counterparty has its own inbound queue.
+        self.queues: tuple[str, ...] = (
+            *QUEUES,
+            *(inbound_name(c) for c in sorted(self.counterparties)),
+        )
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
 
@@ -185,6 +190,23 @@ class GatewayMetrics:
         self.receipts_pending = Gauge(
             "gateway_receipts_pending",
             "Forwarded envelopes still waiting for the counterparty's signed receipt",
+            ["counterparty"],
+            registry=r,
+        )
+        self.copies_refused = Counter(
+            "gateway_copies_refused_total",
+            "Copies for gw.rejected or gw.quarantine the broker refused (the queue was full)",
+            ["queue"],
+            registry=r,
+        )
+        self.copies_held = Gauge(
+            "gateway_copies_held",
+            "1 while a batch is held because its queue refused a copy for it, else 0",
+            registry=r,
+        )
+        self.inbound_rate_limited = Gauge(
+            "gateway_inbound_rate_limited",
+            "1 while a counterparty has frames waiting but is over its rate limit, else 0",
             ["counterparty"],
             registry=r,
         )
@@ -259,16 +281,19 @@ class GatewayMetrics:
                 for message_type in self.message_types:
                     for outcome in OUTCOMES[direction]:
                         self.messages.labels(direction, message_type, counterparty, outcome)
-        for queue in QUEUES:
+        for queue in self.queues:
             self.backlog.labels(queue)
         for stage in STAGES:
             self.stage_seconds.labels(stage)
+        for queue in ("gw.rejected", "gw.quarantine"):
+            self.copies_refused.labels(queue)
         for broker in (LOCAL_BROKER, *self.counterparties):
             self.broker_connected.labels(broker).set(0)
             self.broker_reconnects.labels(broker)
         for counterparty in self.counterparties:
             self.receipts_pending.labels(counterparty)
             self.receipts_overdue.labels(counterparty)
+            self.inbound_rate_limited.labels(counterparty).set(0)
             self.receipts_overdue_total.labels(counterparty)
             for code in PROBLEM_CODES:
                 self.checkpoint_problems.labels(counterparty, code)
@@ -319,6 +344,9 @@ class GatewayMetrics:
 
     def record_checkpoint_problem(self, counterparty: str, reason: str) -> None:
         self.checkpoint_problems.labels(self.counterparty(counterparty), reason_code(reason)).inc()
+
+    def set_rate_limited(self, counterparty: str, limited: bool) -> None:
+        self.inbound_rate_limited.labels(self.counterparty(counterparty)).set(1 if limited else 0)
 
     def record_receipt_overdue(self, counterparty: str) -> None:
         self.receipts_overdue_total.labels(self.counterparty(counterparty)).inc()

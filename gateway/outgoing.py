@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contracts import encode_frame
+from contracts import MAX_FRAME_ENVELOPES, encode_frame
 from gateway import topology
 from gateway.stamping import rfc3339
 
@@ -119,7 +119,8 @@ def frames(
     exchange: str,
     new_id: Callable[[], str],
 ) -> list[Outgoing]:
-    """Signed envelopes packed into as few AMQP messages as fit under ``max_bytes`` each.
+    """Signed envelopes packed into as few AMQP messages as fit under ``max_bytes`` and
+    MAX_FRAME_ENVELOPES each.
 
     One frame is one publish and one confirm for many envelopes; each envelope keeps its own
     signature and is accepted or refused on its own by the receiver.
@@ -128,7 +129,8 @@ def frames(
     size = max_bytes
     for envelope in envelopes:
         length = len(json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode())
-        if size + length + 1 > max_bytes - FRAME_SLACK_BYTES // 2:
+        full = bool(groups) and len(groups[-1]) >= MAX_FRAME_ENVELOPES
+        if full or size + length + 1 > max_bytes - FRAME_SLACK_BYTES // 2:
             groups.append([])
             size = 0
         groups[-1].append(envelope)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -29,14 +30,16 @@ from gateway.config import ConfigError, GatewayConfig
 from gateway.http import HttpServer
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
-from gateway.metrics import QUEUES, GatewayMetrics
+from gateway.metrics import GatewayMetrics
 from gateway.outbound import OutboundContext
+from gateway.ratelimit import RateLimiter
 from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
 from gateway.tls import Endpoint
-from gateway.workers.batches import Batcher
+from gateway.workers.batches import Batcher, RoundRobin
 from gateway.workers.checkpoints import CheckpointSender
 from gateway.workers.control import ControlWorker
+from gateway.workers.copies import CopyKeeper
 from gateway.workers.inbound import InboundWorker
 from gateway.workers.outbound import OutboundWorker
 
@@ -44,6 +47,9 @@ log = structlog.get_logger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 1.0
 BACKLOG_INTERVAL_S = 5.0
+# A batch from one counterparty stops growing past this many bytes of frames, so that the
+# next counterparty's turn (see RoundRobin) comes within one modest batch of work.
+INBOUND_BATCH_BYTES = 1 << 20
 
 
 def own_public_key_path(config: GatewayConfig) -> str:
@@ -125,6 +131,7 @@ class Gateway:
         self._links: dict[str, AbstractRobustConnection] = {}
         self.publishers = {c.id: ConfirmingPublisher() for c in config.counterparties}
         self._status_publisher = ConfirmingPublisher()
+        self._copies = CopyKeeper(ConfirmingPublisher(), self.metrics)
         self._channels: list[TransactionalChannel] = []
         self._workers: list[OutboundWorker | InboundWorker | ControlWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -155,12 +162,20 @@ class Gateway:
             ssl_context=local.ssl_context,
         )
         await self._status_publisher.open(self._local)
+        await self._copies.open(self._local)
         for counterparty in self.config.counterparties:
             self._spawn(self._link(counterparty.id))
         outbound_channel = await self._transactional_channel()
-        inbound_channel = await self._transactional_channel()
         broker = self.config.broker
+        senders = [c.id for c in self.config.counterparties]
+        limits, now = self.config.limits, time.monotonic()
+        linger_s = broker.batch_linger_ms / 1000
+        # One channel per counterparty: an ack(multiple) acks only that counterparty's frames.
+        inbound_channels = {
+            s: await self._transactional_channel(broker.inbound_prefetch) for s in senders
+        }
         outbound = OutboundWorker(
+            party=self.config.party,
             channel=outbound_channel,
             publishers=self.publishers,
             archive=self.archive,
@@ -174,16 +189,21 @@ class Gateway:
         )
         inbound = InboundWorker(
             party=self.config.party,
-            channel=inbound_channel,
+            channels=inbound_channels,
             publishers=self.publishers,
             archive=self.archive,
             metrics=self.metrics,
-            batcher=Batcher(broker.batch_size, broker.batch_linger_ms / 1000),
+            batcher=RoundRobin(
+                {s: Batcher(broker.batch_size, linger_s, INBOUND_BATCH_BYTES) for s in senders},
+                RateLimiter(senders, limits.inbound_envelopes_per_s, limits.inbound_burst, now),
+                self.metrics.set_rate_limited,
+            ),
             signing_key=self.signing_key,
             context=self._inbound_context,
             on_state_lost=self._lose_state,
             prepare=self._prepare,
             max_message_bytes=self.config.limits.max_message_bytes,
+            max_frame_envelopes=self.config.limits.max_frame_envelopes,
             max_attempts=self.config.limits.max_attempts,
         )
         control = ControlWorker(
@@ -212,9 +232,11 @@ class Gateway:
         await self.http.start()
         log.info("gateway.started", party=self.config.party, http_port=self.http.port)
 
-    async def _transactional_channel(self) -> TransactionalChannel:
+    async def _transactional_channel(self, prefetch: int | None = None) -> TransactionalChannel:
         assert self._local is not None
-        channel = TransactionalChannel(self._local, self.config.broker.prefetch)
+        channel = TransactionalChannel(
+            self._local, prefetch or self.config.broker.prefetch, self._copies
+        )
         await channel.open()
         self._channels.append(channel)
         return channel
@@ -393,7 +415,7 @@ class Gateway:
         channel = await self._local.channel()
         assert isinstance(channel, aio_pika.RobustChannel)
         while True:
-            for name in QUEUES:
+            for name in self.metrics.queues:
                 with contextlib.suppress(Exception):
                     self.metrics.backlog.labels(name).set(await amqp.queue_depth(channel, name))
             await asyncio.sleep(BACKLOG_INTERVAL_S)
@@ -407,6 +429,7 @@ class Gateway:
     async def stop(self) -> None:
         for worker in self._workers:
             worker.stop()
+        self._copies.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._worker_tasks, return_exceptions=True), 30)
         for task in self._tasks:

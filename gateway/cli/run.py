@@ -55,8 +55,9 @@ def _provision(args: argparse.Namespace) -> int:
     for path in args.config:
         config = load_config(path)
         local = local_endpoint(config)
+        senders = [c.id for c in config.counterparties]
         limit = config.limits.submit_queue_max_length
-        asyncio.run(topology.provision(local.url, limit, local.ssl_context))
+        asyncio.run(topology.provision(local.url, limit, senders, local.ssl_context))
         print(f"provisioned {config.party} ({path})")
     return 0
 

@@ -116,7 +116,11 @@ class CheckpointSender:
                 for peer in peers
             ]
             frames = [
-                outgoing.frame([envelope], frame_id=new_envelope_id(), exchange=topology.INBOUND)
+                outgoing.frame(
+                    [envelope],
+                    frame_id=new_envelope_id(),
+                    exchange=topology.inbound_from(self._party),
+                )
                 for envelope in envelopes
             ]
             if envelopes:

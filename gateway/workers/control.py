@@ -597,7 +597,7 @@ class ControlWorker:
 
     async def _forward(self, send: Send) -> bool:
         frame = outgoing.frame(
-            [send.envelope], frame_id=new_envelope_id(), exchange=topology.INBOUND
+            [send.envelope], frame_id=new_envelope_id(), exchange=topology.inbound_from(self._party)
         )
         frame = replace(frame, headers=dict(send.headers))
         publisher = self._publishers[send.recipient]

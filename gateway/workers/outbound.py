@@ -154,6 +154,7 @@ class OutboundWorker:
     def __init__(
         self,
         *,
+        party: str,
         channel: TransactionalChannel,
         publishers: Mapping[str, ConfirmingPublisher],
         archive: ArchiveStore,
@@ -165,6 +166,8 @@ class OutboundWorker:
         max_message_bytes: int,
         max_attempts: int,
     ) -> None:
+        # Frames go to the exchange the counterparty keeps for this Party alone.
+        self._peer_exchange = topology.inbound_from(party)
         self._channel = channel
         self._publishers = publishers
         self._archive = archive
@@ -356,7 +359,7 @@ class OutboundWorker:
                             outgoing.frames(
                                 envs,
                                 max_bytes=self._max_frame_bytes,
-                                exchange=topology.INBOUND,
+                                exchange=self._peer_exchange,
                                 new_id=new_envelope_id,
                             )
                         )

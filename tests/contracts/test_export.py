@@ -175,9 +175,17 @@ class _RecordingChannel:
 
 async def test_the_gateway_declares_the_topology_the_contract_describes() -> None:
     channel = _RecordingChannel()
-    await topology.declare(channel, 1000)  # type: ignore[arg-type]
-    assert channel.exchanges == amqp.EXCHANGE_TYPES
-    assert set(channel.queues) == set(amqp.QUEUES)
+    senders = ["SCO-RATS", "UNOCT"]
+    await topology.declare(channel, 1000, senders)  # type: ignore[arg-type]
+
+    def per_sender(name: str) -> list[str]:
+        return [amqp.inbound_name(s) for s in senders] if name == amqp.INBOUND_QUEUE else [name]
+
+    assert channel.exchanges == {
+        each: kind for name, kind in amqp.EXCHANGE_TYPES.items() for each in per_sender(name)
+    }
+    assert set(channel.queues) == {each for name in amqp.QUEUES for each in per_sender(name)}
+    assert topology.inbound_from("UNOCT") == amqp.inbound_name("UNOCT") == "gw.inbound.UNOCT"
     for queue in channel.queues.values():
         assert queue.bound_to == [(queue.name, "#")]
     assert (topology.REASON_HEADER, topology.DETAIL_HEADER) == (

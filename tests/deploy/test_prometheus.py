@@ -26,6 +26,8 @@ REQUIRED_ALERTS = {
     "BacklogGrowing",
     "SigningKeyExpiringSoon",
     "GatewayDown",
+    "InboundRateLimited",
+    "CopiesRefused",
 }
 
 

@@ -456,7 +456,7 @@ async def test_bad_input_ends_in_gw_rejected_while_good_messages_flow(
     submit = await desk.channel.get_exchange(topology.SUBMIT, ensure=False)
     async with peer:
         channel = await peer.channel(publisher_confirms=True)
-        inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
+        inbound = await channel.get_exchange(topology.inbound_from("CICA"), ensure=False)
         for n, case in enumerate(submits):
             await submit.publish(case.message(f"fuzz-{n}"), routing_key="information.share")
             if n % GOOD_EVERY == 0:
@@ -516,7 +516,7 @@ async def reject_sentinels(desk: Desk, cica_rejected: Collector, sco_rejected: C
     peer = await aio_pika.connect(f"amqp://{PEER}:{PEER}@{HOST}/{SCO_RATS_VHOST}")
     async with peer:
         channel = await peer.channel(publisher_confirms=True)
-        inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
+        inbound = await channel.get_exchange(topology.inbound_from("CICA"), ensure=False)
         await inbound.publish(
             aio_pika.Message(b"the sentinel, not a frame", message_id=SENTINEL, user_id=PEER),
             routing_key="",
@@ -528,6 +528,6 @@ async def reject_sentinels(desk: Desk, cica_rejected: Collector, sco_rejected: C
 async def settled() -> bool:
     totals = await asyncio.gather(
         asyncio.to_thread(queue_total, CICA_VHOST, "gw.submit"),
-        asyncio.to_thread(queue_total, SCO_RATS_VHOST, "gw.inbound"),
+        asyncio.to_thread(queue_total, SCO_RATS_VHOST, "gw.inbound.CICA"),
     )
     return not any(totals)

@@ -26,6 +26,9 @@ EXPECTED = {
     "gateway_receipts_pending": ("gauge", {"counterparty"}),
     "gateway_receipts_overdue": ("gauge", {"counterparty"}),
     "gateway_receipts_overdue_total": ("counter", {"counterparty"}),
+    "gateway_inbound_rate_limited": ("gauge", {"counterparty"}),
+    "gateway_copies_refused_total": ("counter", {"queue"}),
+    "gateway_copies_held": ("gauge", set()),
     "gateway_broker_connected": ("gauge", {"broker"}),
     "gateway_broker_reconnects_total": ("counter", {"broker"}),
     "gateway_checkpoint_problems_total": ("counter", {"counterparty", "reason"}),
@@ -273,3 +276,10 @@ def test_gateways_in_one_process_keep_their_own_series() -> None:
         == 0
     )
     assert REGISTRY.get_sample_value("gateway_up") is None
+
+
+def test_each_counterparty_inbound_queue_is_watched() -> None:
+    metrics = _metrics()
+    assert metrics.queues[-2:] == ("gw.inbound.SCO-RATS", "gw.inbound.UNOCT")
+    for queue in metrics.queues:
+        assert metrics.registry.get_sample_value("gateway_backlog_messages", {"queue": queue}) == 0

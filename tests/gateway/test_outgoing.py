@@ -6,7 +6,7 @@ import itertools
 import json
 from datetime import UTC, datetime
 
-from contracts import parse_frame
+from contracts import MAX_FRAME_ENVELOPES, parse_frame
 from gateway import outgoing, topology
 
 
@@ -83,3 +83,15 @@ def test_held_copy_carries_reason_and_a_bounded_detail() -> None:
     assert len(copy.headers[topology.DETAIL_HEADER]) == 1000
     assert copy.headers["x-gw-system"] == "case-desk"
     assert copy.body == b"raw"
+
+
+def test_no_frame_holds_more_envelopes_than_a_receiver_accepts() -> None:
+    count = 2 * MAX_FRAME_ENVELOPES + 1
+    frames = outgoing.frames(
+        [envelope(i, 1) for i in range(count)],
+        max_bytes=10_000_000,
+        exchange="gw.inbound",
+        new_id=ids(),
+    )
+    sizes = [len(parse_frame(f.body)) for f in frames]
+    assert sizes == [MAX_FRAME_ENVELOPES, MAX_FRAME_ENVELOPES, 1]

@@ -120,12 +120,12 @@ async def push_traffic(network: Network, vhosts: dict[str, Vhost]) -> Traffic:
 
 
 async def publish_as_cica_peer(body: bytes, message_id: str) -> None:
-    """What only CICA's gateway may write: a frame on SCO-RATS's gw.inbound."""
+    """What only CICA's gateway may write: a frame on SCO-RATS's gw.inbound.CICA."""
     vhost = PARTIES["SCO-RATS"][0]
     connection = await aio_pika.connect(f"amqp://{CICA_PEER}:{CICA_PEER}@{HOST}/{vhost}")
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
+        inbound = await channel.get_exchange(topology.inbound_from("CICA"), ensure=False)
         await inbound.publish(
             aio_pika.Message(body, message_id=message_id, content_type=topology.FRAME_CONTENT_TYPE),
             routing_key="",

@@ -62,11 +62,12 @@ def running(network: Network, party: str) -> Gateway:
 
 @asynccontextmanager
 async def peer(user: str, at_party: str) -> AsyncIterator[Send]:
-    """Publish frames into ``at_party``'s gw.inbound as the peer user ``user``."""
+    """Publish frames into ``at_party``'s gw.inbound.<party> as the peer user ``user``."""
     connection = await aio_pika.connect(f"amqp://{user}:{user}@{HOST}/{PARTIES[at_party][0]}")
+    sender = next(party for party, (_, slug, _) in PARTIES.items() if user == f"{slug}-peer")
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
+        inbound = await channel.get_exchange(topology.inbound_from(sender), ensure=False)
 
         async def send(
             *envelopes: Mapping[str, Any],
