@@ -22,7 +22,7 @@ INBOUND_QUEUE: Final = "gw.inbound.{party}"
 DELIVER_EXCHANGE: Final = "gw.deliver"
 """Topic exchange; the gateway delivers accepted envelopes with key <provider>.<type>."""
 STATUS_EXCHANGE: Final = "gw.status"
-"""Topic exchange; the gateway publishes status events with key <status>.<type>."""
+"""Topic exchange; the gateway publishes status events with key <system>.<status>.<type>."""
 REJECTED_EXCHANGE: Final = "gw.rejected"
 """Fanout exchange in front of the queue gw.rejected; routing key = the reason code."""
 REJECTED_QUEUE: Final = "gw.rejected"
@@ -58,6 +58,12 @@ FRAME_CONTENT_TYPE: Final = "application/vnd.liaison.frame+json"
 
 UNKNOWN_TYPE_KEY: Final = "unknown"
 """Routing-key segment used for a message whose type could not be read."""
+UNKNOWN_SYSTEM_KEY: Final = "unknown"
+"""Routing-key segment used for a submission without a user_id (no system to tell)."""
+OPERATOR_SYSTEM: Final = "operator"
+"""The system of operator requests and submissions; their status events carry it."""
+RESERVED_SYSTEMS: Final = frozenset({UNKNOWN_SYSTEM_KEY, OPERATOR_SYSTEM, "gateway"})
+"""Broker user names a back-office system must not have: status events use them."""
 
 
 def inbound_name(party: str) -> str:
@@ -70,6 +76,8 @@ def deliver_routing_key(provider: str, message_type: str) -> str:
     return f"{provider}.{message_type}"
 
 
-def status_routing_key(status: str, message_type: str | None) -> str:
-    """Routing key on gw.status: ``<status>.<type>``, e.g. ``delivered.information.share``."""
-    return f"{status}.{message_type or UNKNOWN_TYPE_KEY}"
+def status_routing_key(system: str | None, status: str, message_type: str | None) -> str:
+    """Routing key on gw.status: ``<system>.<status>.<type>``, e.g.
+    ``case-desk.delivered.information.share``. The system comes first so that RabbitMQ topic
+    permissions (``^{username}\\.``) let each system bind to its own statuses only."""
+    return f"{system or UNKNOWN_SYSTEM_KEY}.{status}.{message_type or UNKNOWN_TYPE_KEY}"

@@ -27,6 +27,7 @@ from aio_pika.abc import (
     DeliveryMode,
 )
 
+from gateway import reconnect
 from gateway.outgoing import Outgoing
 
 log = structlog.get_logger(__name__)
@@ -70,19 +71,30 @@ async def connect(
     fail_fast: bool = True,
     ssl_context: ssl.SSLContext | None = None,
 ) -> AbstractRobustConnection:
-    """A robust connection: aio-pika reconnects and restores channels and consumers itself.
+    """A robust connection: aio-pika reconnects and restores channels and consumers itself,
+    waiting longer between attempts the longer the broker stays down (gateway.reconnect).
 
     With ``fail_fast`` off the call waits until the broker first answers, which is what a
     counterparty link wants: the gateway starts, and the link comes up when the peer does.
     ``ssl_context`` is used for an ``amqps://`` URL (see ``gateway.tls``).
     """
-    connection = await aio_pika.connect_robust(
-        url,
-        client_properties={"connection_name": name},
-        heartbeat=heartbeat,
-        reconnect_interval=1,
-        fail_fast=fail_fast,
-        ssl_context=ssl_context,
+    reconnect.quiet_attempt_logs()
+
+    def open_connection() -> Awaitable[AbstractRobustConnection]:
+        return aio_pika.connect_robust(
+            url,
+            client_properties={"connection_name": name},
+            heartbeat=heartbeat,
+            reconnect_interval=reconnect.FIRST_DELAY_S,
+            ssl_context=ssl_context,
+        )
+
+    if fail_fast:
+        connection = await open_connection()
+    else:
+        connection = await reconnect.first_connection(open_connection, name, url)
+    connection.close_callbacks.add(
+        reconnect.BackoffWhileDown(connection, name, reconnect.FIRST_DELAY_S).on_closed
     )
     if on_state is not None:
         listener = on_state

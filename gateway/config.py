@@ -143,6 +143,23 @@ class HttpConfig(_Section):
     port: int = Field(default=9100, ge=0, le=65535)
 
 
+class ConsoleConfig(_Section):
+    """The operator console on the HTTP port (``/``); relative paths are to the config file."""
+
+    enabled: bool = True
+    operators_file: Path = Field(
+        default=Path("operators.json"), description="operator accounts (mode 0600)"
+    )
+    session_key_file: Path = Field(
+        default=Path("console-session.key"),
+        description="Fernet key of the session cookies; made (mode 0600) if missing",
+    )
+    tls_cert: Path | None = Field(default=None, description="serve HTTPS with this certificate")
+    tls_key: Path | None = None
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_s: int = Field(default=300, ge=1)
+
+
 class ArchiveConfig(_Section):
     url: str = Field(description="sqlite:///path/to/file.db or postgresql://user@host/db")
 
@@ -200,6 +217,7 @@ class GatewayConfig(_Section):
     broker: BrokerConfig
     counterparties: list[Counterparty]
     http: HttpConfig = HttpConfig()
+    console: ConsoleConfig = ConsoleConfig()
     archive: ArchiveConfig
     keys: KeysConfig
     limits: LimitsConfig = LimitsConfig()
@@ -257,9 +275,18 @@ def _resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
             update={"ca": resolve(tls.ca), "cert": resolve(tls.cert), "key": resolve(tls.key)}
         )
 
+    console = config.console
     return config.model_copy(
         update={
             "broker": config.broker.model_copy(update={"tls": resolve_tls(config.broker.tls)}),
+            "console": console.model_copy(
+                update={
+                    "operators_file": resolve(console.operators_file),
+                    "session_key_file": resolve(console.session_key_file),
+                    "tls_cert": resolve(console.tls_cert) if console.tls_cert else None,
+                    "tls_key": resolve(console.tls_key) if console.tls_key else None,
+                }
+            ),
             "keys": KeysConfig(signing_key=resolve(config.keys.signing_key)),
             "archive": ArchiveConfig(url=archive_url),
             "counterparties": [

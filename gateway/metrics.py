@@ -11,16 +11,15 @@ given at construction, reasons against the shape of a stable code, and anything 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Collection, Iterable
 from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
-from prometheus_client.metrics_core import Metric
 
 from contracts.amqp import inbound_name
 from gateway.checkpoints import PROBLEM_CODES
+from gateway.version import package_version
 
 Direction = Literal["outbound", "inbound"]
 Outcome = Literal["forwarded", "delivered", "rejected", "quarantined", "duplicate", "held"]
@@ -73,32 +72,6 @@ def reason_code(reason: str) -> str:
     if len(reason) <= _REASON_MAX_LEN and _REASON_CODE.match(reason):
         return reason
     return OTHER
-
-
-def package_version() -> str:
-    try:
-        return version("liaison-gateway")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-class _Undescribed:
-    """Registers a collector without announcing its names to the registry's clash check.
-
-    The contract names both the gauge ``gateway_receipts_overdue`` and the counter
-    ``gateway_receipts_overdue_total``. In the Prometheus text format they are distinct
-    series, but prometheus_client reserves a counter's base name and would refuse the pair.
-    The /metrics endpoint therefore always serves the 0.0.4 text format (see gateway.http).
-    """
-
-    def __init__(self, collector: Counter) -> None:
-        self._collector = collector
-
-    def collect(self) -> Iterable[Metric]:
-        return self._collector.collect()
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
 
 
 class GatewayMetrics:
@@ -210,8 +183,9 @@ class GatewayMetrics:
             ["counterparty"],
             registry=r,
         )
+        # Not "gateway_receipts_overdue": a gauge and a counter may not differ only by _total.
         self.receipts_overdue = Gauge(
-            "gateway_receipts_overdue",
+            "gateway_receipts_pending_overdue",
             "Envelopes waiting for a receipt longer than the configured overdue time",
             ["counterparty"],
             registry=r,
@@ -220,9 +194,8 @@ class GatewayMetrics:
             "gateway_receipts_overdue_total",
             "Envelopes whose receipt became overdue",
             ["counterparty"],
-            registry=None,
+            registry=r,
         )
-        r.register(_Undescribed(self.receipts_overdue_total))
 
         self.broker_connected = Gauge(
             "gateway_broker_connected",
@@ -261,9 +234,9 @@ class GatewayMetrics:
             registry=r,
         )
 
-        self.signing_key_expiry_days = Gauge(
-            "gateway_signing_key_expiry_days",
-            "Days until the gateway's signing key leaves its validity window",
+        self.signing_key_expiry = Gauge(
+            "gateway_signing_key_expiry_timestamp_seconds",
+            "When the gateway's signing key leaves its validity window (Unix time)",
             ["key_id"],
             registry=r,
         )

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
 
 from contracts.registry import all_specs
 from gateway import amqp, outgoing
@@ -27,6 +28,9 @@ from gateway.archive import Appended, ArchiveStore, Entry
 from gateway.archive.store import async_url
 from gateway.client import user_from_url
 from gateway.config import ConfigError, GatewayConfig
+from gateway.console.app import console_for, https_context, setup_console
+from gateway.console.overview import Link, LiveStatus
+from gateway.desk.operations import Desk
 from gateway.http import HttpServer
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
@@ -147,7 +151,16 @@ class Gateway:
             prepare=self._prepare,
             interval_s=config.checkpoints.interval_s,
         )
-        self.http = HttpServer(config.http.host, config.http.port, self.metrics, self.readiness)
+        self._link_state: dict[str, Link] = {}
+        self._backlog: dict[str, int] = {}
+        self.http = HttpServer(
+            config.http.host,
+            config.http.port,
+            self.metrics,
+            self.readiness,
+            extend=self._mount_console if config.console.enabled else None,
+            ssl_context=https_context(config.console),
+        )
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -256,6 +269,7 @@ class Gateway:
 
         def changed(connected: bool) -> None:
             nonlocal seen_up
+            self._link_state[broker] = Link(broker, connected, datetime.now(UTC))
             self.metrics.set_broker_connected(broker, connected)
             if connected and seen_up:
                 self.metrics.record_reconnect(broker)
@@ -267,6 +281,7 @@ class Gateway:
     async def _link(self, party: str) -> None:
         self.metrics.set_broker_connected(party, False)
         endpoint = self._endpoints[party]
+        self._link_state[party] = Link(party, False, None)
         connection = await amqp.connect(
             endpoint.url,
             f"gateway {self.config.party} to {party}",
@@ -355,6 +370,30 @@ class Gateway:
             max_skew=self.config.limits.max_clock_skew,
         )
 
+    def _mount_console(self, app: web.Application) -> None:
+        own_and_theirs = [self.signing_key.public()] + [
+            load_public_key(path) for c in self.config.counterparties for path in c.public_keys
+        ]
+        console = console_for(
+            Desk(self.config, self.archive),
+            live_status=self.live_status,
+            keyring=Keyring(own_and_theirs),
+        )
+        setup_console(app, console, https=self.config.console.tls_cert is not None)
+
+    async def live_status(self) -> LiveStatus:
+        """What the console's overview shows of this process: links, backlog, receipts, key."""
+        receipts = self.state.receipts
+        return LiveStatus(
+            party=self.config.party,
+            links=tuple(self._link_state[name] for name in sorted(self._link_state)),
+            backlog=dict(self._backlog),
+            receipts_pending=receipts.pending_count(),
+            receipts_overdue=receipts.overdue_count(),
+            signing_key_id=self.signing_key.key_id,
+            signing_key_days=days_to_expiry(self.signing_key, datetime.now(UTC)),
+        )
+
     async def readiness(self) -> dict[str, bool]:
         checks = {
             "broker.local": self._status_publisher.connected,
@@ -381,8 +420,8 @@ class Gateway:
         while True:
             now = datetime.now(UTC)
             await self._archive_answers()
-            self.metrics.signing_key_expiry_days.labels(self.signing_key.key_id).set(
-                days_to_expiry(self.signing_key, now)
+            self.metrics.signing_key_expiry.labels(self.signing_key.key_id).set(
+                self.signing_key.valid_to.timestamp()
             )
             overdue = self.state.receipts.overdue(now, overdue_after)
             for party in self.publishers:
@@ -397,6 +436,7 @@ class Gateway:
             events = [
                 outgoing.status(
                     "overdue",
+                    system=p.system,
                     at=now,
                     submission_id=p.submission_id,
                     envelope_id=p.envelope_id,
@@ -417,7 +457,8 @@ class Gateway:
         while True:
             for name in self.metrics.queues:
                 with contextlib.suppress(Exception):
-                    self.metrics.backlog.labels(name).set(await amqp.queue_depth(channel, name))
+                    self._backlog[name] = await amqp.queue_depth(channel, name)
+                    self.metrics.backlog.labels(name).set(self._backlog[name])
             await asyncio.sleep(BACKLOG_INTERVAL_S)
 
     async def run_until_signalled(self) -> None:

@@ -42,7 +42,7 @@ from gateway.inbound import InboundContext, Refused, Verified, check_officer, de
 from gateway.keys import SigningKey
 from gateway.metrics import GatewayMetrics
 from gateway.outgoing import Outgoing
-from gateway.receipts import ReceiptError, receipt_body
+from gateway.receipts import Pending, ReceiptError, receipt_body
 from gateway.signing import sign_envelope
 from gateway.stamping import new_envelope_id, rfc3339
 from gateway.workers.batches import Hold, RoundRobin, delivery_attempt
@@ -90,7 +90,7 @@ class Arrival:
     deliver: bool = False
     receipt: dict[str, Any] | None = None
     resend_receipt: bytes | None = None
-    status: tuple[str, str, str] | None = None  # (status, submission_id, type) for receipts
+    status: Pending | None = None  # for a receipt: the sent envelope it settles
     sent_at: datetime | None = None  # for a receipt: when we sent the envelope it settles
     retry: bool = False  # processing failed unexpectedly and its frame has attempts left
     checkpoint: Checkpoint | None = None  # a new checkpoint from the counterparty
@@ -380,7 +380,7 @@ class InboundWorker:
                 arrival.decision = Refused(exc.code, str(exc))
                 return
             if pending is not None:
-                arrival.status = ("delivered", pending.submission_id, pending.type)
+                arrival.status = pending
                 arrival.sent_at = pending.sent_at
             return
         arrival.deliver = True
@@ -574,7 +574,7 @@ class InboundWorker:
         env = decision.envelope
         provider = env.originator.party
         if arrival.status is not None:
-            status, submission_id, type_ = arrival.status
+            pending = arrival.status
             # Outbound end to end: from our decision on the submission to the peer's receipt.
             sent_at = arrival.sent_at or env.created_at
             self._metrics.observe_end_to_end(
@@ -582,11 +582,12 @@ class InboundWorker:
             )
             return [
                 outgoing.status(
-                    status,
+                    "delivered",
+                    system=pending.system,
                     at=now,
-                    submission_id=submission_id,
+                    submission_id=pending.submission_id,
                     envelope_id=env.body.get("envelope_id"),
-                    type=type_,
+                    type=pending.type,
                 )
             ]
         if env.type == CHECKPOINT_TYPE:

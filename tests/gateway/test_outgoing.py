@@ -54,6 +54,7 @@ def test_status_event_routing_key_and_body() -> None:
     at = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     event = outgoing.status(
         "rejected",
+        system="case-desk",
         at=at,
         submission_id="m1",
         envelope_id=None,
@@ -62,7 +63,7 @@ def test_status_event_routing_key_and_body() -> None:
         detail="not JSON",
     )
     assert event.exchange == topology.STATUS
-    assert event.routing_key == "rejected.unknown"
+    assert event.routing_key == "case-desk.rejected.unknown"
     body = json.loads(event.body)
     assert body["status"] == "rejected"
     assert body["reason"] == "schema.invalid_json"
