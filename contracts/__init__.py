@@ -7,6 +7,8 @@ See ``contracts/README.md`` for the contract itself.
 from contracts.attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_BYTES, Attachment
 from contracts.bodies import (
     Authorization,
+    ChainPoint,
+    CheckpointV1,
     ConsentDecisionV1,
     ConsentRequestV1,
     ConsentRevocationV1,
@@ -64,6 +66,8 @@ __all__ = [
     "Attachment",
     "Authorization",
     "BilingualText",
+    "ChainPoint",
+    "CheckpointV1",
     "ConsentDecisionV1",
     "ConsentRequestV1",
     "ConsentRevocationV1",

@@ -161,8 +161,8 @@ def _messages() -> dict[str, Any]:
 
 def _type_parameter() -> dict[str, Any]:
     return {
-        "description": "The message type (a receipt is made by the gateway only, never "
-        "submitted: submission.reserved_type).",
+        "description": "The message type (a receipt or a checkpoint is made by the gateway "
+        "only, never submitted: submission.reserved_type).",
         "enum": list(submittable_types()),
         "location": "$message.payload#/type",
     }

@@ -16,7 +16,8 @@ SUBMISSION_REASONS: Final[dict[str, str]] = {
     "submission.missing_message_id": "the AMQP property `message_id` is missing",
     "submission.missing_user_id": "the AMQP property `user_id` is missing",
     "submission.wrong_content_type": "`content_type` is not `application/json`",
-    "submission.reserved_type": "a type only the gateway makes (`receipt`) was submitted",
+    "submission.reserved_type": "a type only the gateway makes (`receipt`, `checkpoint`) was "
+    "submitted",
     "submission.routing_key_mismatch": "the routing key on `gw.submit` is not the body's `type`",
     "submission.duplicate": "status only: this `message_id` was already processed; nothing "
     "new was sent",

@@ -9,6 +9,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from contracts.bodies import (
+    CheckpointV1,
     ConsentDecisionV1,
     ConsentRequestV1,
     ConsentRevocationV1,
@@ -56,6 +57,7 @@ _SPECS: Final = (
     MessageSpec("consent.decision", 1, ConsentDecisionV1, False, False, False),
     MessageSpec("consent.revocation", 1, ConsentRevocationV1, False, False, False),
     MessageSpec("receipt", 1, ReceiptV1, False, False, False),
+    MessageSpec("checkpoint", 1, CheckpointV1, False, False, False),
 )
 _BY_KEY: Final = {(spec.type, spec.version): spec for spec in _SPECS}
 _VERSIONS: Final = {
@@ -74,9 +76,10 @@ def message_types() -> tuple[str, ...]:
     return tuple(_VERSIONS)
 
 
-# A receipt is the gateway's own signed word that it delivered an envelope: a back-office system
-# that could submit one would make its gateway vouch for deliveries that never happened.
-GATEWAY_ONLY_TYPES: Final[frozenset[str]] = frozenset({"receipt"})
+# A receipt is the gateway's own signed word that it delivered an envelope, a checkpoint its word
+# on what its archive holds: a back-office system that could submit one would make its gateway
+# vouch for deliveries that never happened, or for an archive it does not have.
+GATEWAY_ONLY_TYPES: Final[frozenset[str]] = frozenset({"receipt", "checkpoint"})
 
 
 def submittable_types() -> tuple[str, ...]:

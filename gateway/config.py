@@ -199,6 +199,19 @@ class LimitsConfig(_Section):
         return timedelta(seconds=self.max_clock_skew_s)
 
 
+class CheckpointsConfig(_Section):
+    interval_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="seconds between signed checkpoints of the archive head; 0 sends none",
+    )
+    # A checkpoint tells its receiver how many records the archive holds, traffic with the
+    # other Parties included: a third party gets them only when named here.
+    to: list[PartyId] | None = Field(
+        default=None, description="counterparties sent checkpoints; default: the partner only"
+    )
+
+
 class GatewayConfig(_Section):
     party: PartyId
     broker: BrokerConfig
@@ -208,6 +221,7 @@ class GatewayConfig(_Section):
     archive: ArchiveConfig
     keys: KeysConfig
     limits: LimitsConfig = LimitsConfig()
+    checkpoints: CheckpointsConfig = CheckpointsConfig()
     review: ReviewConfig = ReviewConfig()
     # Back-office systems (AMQP user_id) allowed to submit liaison.assignment: a system that
     # could would accredit an officer of its choosing.
@@ -224,6 +238,18 @@ class GatewayConfig(_Section):
         if len(set(ids)) != len(ids):
             raise ValueError("counterparty ids must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _checkpoints_to_counterparties(self) -> GatewayConfig:
+        unknown = set(self.checkpoints.to or ()) - {c.id for c in self.counterparties}
+        if unknown:
+            raise ValueError(f"checkpoints.to names no counterparty: {', '.join(sorted(unknown))}")
+        return self
+
+    @property
+    def checkpoint_recipients(self) -> list[str]:
+        to = self.checkpoints.to
+        return [self.partner.id] if to is None else list(to)
 
     @property
     def partner(self) -> Counterparty:

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 
 from contracts.amqp import inbound_name
+from gateway.checkpoints import PROBLEM_CODES
 from gateway.version import package_version
 
 Direction = Literal["outbound", "inbound"]
@@ -225,6 +226,14 @@ class GatewayMetrics:
             "gateway_archive_up", "1 while the archive answers, else 0", registry=r
         )
 
+        self.checkpoint_problems = Counter(
+            "gateway_checkpoint_problems_total",
+            "Checkpoints that show an archive shortened or rewritten: the counterparty's "
+            "(regressed, forked, broken_link) or this gateway's own (not_in_archive)",
+            ["counterparty", "reason"],
+            registry=r,
+        )
+
         self.signing_key_expiry = Gauge(
             "gateway_signing_key_expiry_timestamp_seconds",
             "When the gateway's signing key leaves its validity window (Unix time)",
@@ -259,6 +268,8 @@ class GatewayMetrics:
             self.receipts_overdue.labels(counterparty)
             self.inbound_rate_limited.labels(counterparty).set(0)
             self.receipts_overdue_total.labels(counterparty)
+            for code in PROBLEM_CODES:
+                self.checkpoint_problems.labels(counterparty, code)
             for recipient in self.counterparties - {counterparty}:
                 self.consent_blocks.labels(counterparty, recipient)
 
@@ -303,6 +314,9 @@ class GatewayMetrics:
 
     def record_reconnect(self, broker: str) -> None:
         self.broker_reconnects.labels(self.broker(broker)).inc()
+
+    def record_checkpoint_problem(self, counterparty: str, reason: str) -> None:
+        self.checkpoint_problems.labels(self.counterparty(counterparty), reason_code(reason)).inc()
 
     def set_rate_limited(self, counterparty: str, limited: bool) -> None:
         self.inbound_rate_limited.labels(self.counterparty(counterparty)).set(1 if limited else 0)

@@ -41,6 +41,7 @@ from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
 from gateway.tls import Endpoint
 from gateway.workers.batches import Batcher, RoundRobin
+from gateway.workers.checkpoints import CheckpointSender
 from gateway.workers.control import ControlWorker
 from gateway.workers.copies import CopyKeeper
 from gateway.workers.inbound import InboundWorker
@@ -139,6 +140,17 @@ class Gateway:
         self._workers: list[OutboundWorker | InboundWorker | ControlWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
+        self.checkpoints = CheckpointSender(
+            party=config.party,
+            recipients=config.checkpoint_recipients,
+            publishers=self.publishers,
+            archive=self.archive,
+            metrics=self.metrics,
+            signing_key=self.signing_key,
+            state=lambda: self.state,
+            prepare=self._prepare,
+            interval_s=config.checkpoints.interval_s,
+        )
         self._link_state: dict[str, Link] = {}
         self._backlog: dict[str, int] = {}
         self.http = HttpServer(
@@ -222,6 +234,8 @@ class Gateway:
             prepare=self._prepare,
             review_roles=self.config.review.roles,
         )
+        if self.config.checkpoints.interval_s > 0:
+            self._spawn(self.checkpoints.run())
         self._workers = [outbound, inbound, control]
         self._worker_tasks = [asyncio.ensure_future(worker.run()) for worker in self._workers]
         for task in self._worker_tasks:

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from gateway.checkpoints import Checkpoint, CheckpointBook
 from gateway.consent import ConsentRegistry
 from gateway.provenance import KnownEnvelope, ProvenanceIndex, known_from_envelope
 from gateway.receipts import ReceiptTracker
@@ -22,6 +23,9 @@ from gateway.roster import Roster
 from gateway.signing import envelope_digest
 
 log = structlog.get_logger(__name__)
+
+# A checkpoint the gateway found inconsistent is still the counterparty's signed statement.
+CHECKPOINT_OUTCOMES = frozenset({"sent", "archived", "inconsistent"})
 
 
 def parse_time(value: str) -> datetime:
@@ -38,6 +42,7 @@ class PartyState:
     # Our own officers as each counterparty knows them: its gateway checks our envelopes
     # against its copy of our roster, which only the assignments sent to it build.
     announced: dict[str, Roster] = field(default_factory=dict)
+    checkpoints: CheckpointBook = field(default_factory=CheckpointBook)
 
     def sent(
         self,
@@ -107,9 +112,30 @@ class PartyState:
             self.sent(envelope, submission_id, occurred_at)
         elif kind == "envelope.in" and outcome == "delivered":
             self.received(json.loads(payload), occurred_at)
+        elif kind in ("checkpoint.in", "checkpoint.out") and outcome in CHECKPOINT_OUTCOMES:
+            self._replay_checkpoint(kind, json.loads(payload))
         elif kind == "receipt.in" and outcome == "delivered":
             receipt = json.loads(payload)
             body = receipt["body"]
             self.receipts.settle(
                 body["envelope_id"], body["envelope_sha256"], receipt["originator"]["party"]
             )
+
+    def _replay_checkpoint(self, kind: str, envelope: Mapping[str, Any]) -> None:
+        try:
+            checkpoint = Checkpoint.from_body(envelope["body"])
+            if kind == "checkpoint.out":
+                peer = str(envelope["recipient"])
+            else:
+                peer = str(envelope["originator"]["party"])
+        except (ValueError, KeyError, TypeError) as exc:
+            # Only the contract's checkpoints are archived as such; an unreadable one must
+            # still not stop a rebuild (archive verify reports what is wrong with the record).
+            log.warning(
+                "state.checkpoint_unreadable", envelope_id=envelope.get("id"), reason=repr(exc)
+            )
+            return
+        if kind == "checkpoint.out":
+            self.checkpoints.sent(peer, checkpoint.head)
+        else:
+            self.checkpoints.received(peer, checkpoint)

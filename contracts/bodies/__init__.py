@@ -1,5 +1,6 @@
 """One body model per message type and version."""
 
+from contracts.bodies.checkpoint import ChainPoint, CheckpointV1
 from contracts.bodies.common import Authorization, AuthorizedBody, Participant, SideEvent
 from contracts.bodies.consent import (
     ConsentDecisionV1,
@@ -16,6 +17,8 @@ from contracts.bodies.working_group import WorkingGroupEstablishV1, WorkingGroup
 __all__ = [
     "Authorization",
     "AuthorizedBody",
+    "ChainPoint",
+    "CheckpointV1",
     "ConsentDecisionV1",
     "ConsentRequestV1",
     "ConsentRevocationV1",

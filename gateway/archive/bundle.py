@@ -61,6 +61,9 @@ class BundleReport:
     last_seq: int | None = None
     problem: str | None = None
     line: int | None = None
+    # Where the bundle's chain ends: its last record, or the link into it when it is empty.
+    head_seq: int | None = None
+    head_hash: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -239,4 +242,6 @@ def verify_bundle(path: Path, public_keys: Keyring) -> BundleReport:
         key_id=key_id,
         first_seq=first_seq,
         last_seq=report.head_seq if report.count else None,
+        head_seq=report.head_seq,
+        head_hash=report.head_hash,
     )

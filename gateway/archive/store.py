@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import String
 
-from gateway.archive.chain import record_hash
+from gateway.archive.chain import GENESIS, record_hash
 from gateway.archive.migrations import migrate
 from gateway.archive.records import DUPLICATE, Appended, Entry, Record, clean_text
 from gateway.archive.schema import HEAD_ID, claims, head, records
@@ -320,6 +320,16 @@ class ArchiveStore:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(records).where(records.c.seq == seq))).first()
         return None if row is None else _record(row)
+
+    async def hash_at(self, seq: int) -> str | None:
+        """The chain hash of record ``seq`` (the genesis hash for 0), None if there is none."""
+        if seq == 0:
+            return GENESIS
+        async with self.engine.connect() as conn:
+            found = (
+                await conn.execute(select(records.c.hash).where(records.c.seq == seq))
+            ).scalar()
+        return None if found is None else str(found)
 
     async def claimed(self, dedup_key: str) -> Record | None:
         """The record that holds ``dedup_key``, if any."""

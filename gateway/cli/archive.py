@@ -20,7 +20,8 @@ from gateway.archive.records import (
     record_to_json,
 )
 from gateway.archive.store import ArchiveStore, SearchFilter, open_archive
-from gateway.archive.verify import verify_archive
+from gateway.archive.verify import Anchor, verify_archive
+from gateway.checkpoints import ChainPoint
 from gateway.cli import instant
 from gateway.cli.filters import WHEN, add_record_filters
 from gateway.cli.output import Format, add_format_argument, print_rows, print_table
@@ -65,6 +66,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=[],
         metavar="PUB.json",
         help="public key files (added to those the config names)",
+    )
+    verify.add_argument(
+        "--bundle",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="an export bundle of this archive kept elsewhere: the archive must still hold "
+        "its records (repeatable)",
     )
     _set_handler(verify, _verify)
 
@@ -184,13 +194,41 @@ def _keyring(args: argparse.Namespace) -> Keyring | None:
     return Keyring.from_files(paths) if paths else None
 
 
+class _BadBundle(Exception):
+    """A bundle given to verify that is no evidence about this archive."""
+
+
+def _bundle_anchor(path: Path, keyring: Keyring | None, party: str | None) -> Anchor:
+    """The end of the chain an export bundle vouches for, once the bundle itself verifies."""
+    if keyring is None:
+        raise ConfigError("--bundle needs public keys: give --config or --keys")
+    report = verify_bundle(path, keyring)
+    if not report.ok:
+        raise _BadBundle(f"bundle {path} does not verify: {report.problem}")
+    if party is not None and report.party != party:
+        raise _BadBundle(f"bundle {path} was exported by {report.party}, not by {party}")
+    if report.head_seq is None or report.head_hash is None:
+        raise _BadBundle(f"bundle {path} names no chain position")
+    point = ChainPoint(report.head_seq, report.head_hash)
+    return Anchor(point, f"export bundle {path.name} (signed with {report.key_id})")
+
+
 async def _verify(args: argparse.Namespace) -> int:
     keyring = _keyring(args)
-    return await _with_store(args, lambda store: _verify_report(store, keyring))
+    config = _config(args)
+    party = None if config is None else config.party
+    try:
+        anchors = [_bundle_anchor(path, keyring, party) for path in args.bundle]
+    except _BadBundle as exc:
+        print(f"BROKEN: {exc}")
+        return EXIT_FAILED
+    return await _with_store(args, lambda store: _verify_report(store, keyring, anchors))
 
 
-async def _verify_report(store: ArchiveStore, keyring: Keyring | None) -> int:
-    report = await verify_archive(store, keyring)
+async def _verify_report(
+    store: ArchiveStore, keyring: Keyring | None, anchors: Sequence[Anchor]
+) -> int:
+    report = await verify_archive(store, keyring, anchors)
     if report.broken is not None:
         kind = report.broken.kind or "-"
         print(f"BROKEN at seq {report.broken.seq} ({kind}): {report.broken.why}")
@@ -201,7 +239,10 @@ async def _verify_report(store: ArchiveStore, keyring: Keyring | None) -> int:
         if keyring is not None
         else "signatures not checked (no public keys given)"
     )
-    print(f"ok: {report.records} records, head {report.head_hash}; {signatures}")
+    print(
+        f"ok: {report.records} records, head {report.head_hash}; {signatures}; "
+        f"{report.anchors_checked} anchors (checkpoints, bundles) hold"
+    )
     return EXIT_OK
 
 

@@ -32,6 +32,12 @@ from contracts import ContractError, FrameLimits, parse_frame
 from gateway import junk, outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
 from gateway.archive import ArchiveStore, Entry, Record
+from gateway.checkpoints import (
+    CHECKPOINT_TYPE,
+    Checkpoint,
+    CheckpointProblem,
+    acknowledgement_problem,
+)
 from gateway.inbound import InboundContext, Refused, Verified, check_officer, decide_envelope
 from gateway.keys import SigningKey
 from gateway.metrics import GatewayMetrics
@@ -87,6 +93,8 @@ class Arrival:
     status: Pending | None = None  # for a receipt: the sent envelope it settles
     sent_at: datetime | None = None  # for a receipt: when we sent the envelope it settles
     retry: bool = False  # processing failed unexpectedly and its frame has attempts left
+    checkpoint: Checkpoint | None = None  # a new checkpoint from the counterparty
+    checkpoint_problem: CheckpointProblem | None = None
 
     @cached_property
     def payload(self) -> bytes:
@@ -306,6 +314,18 @@ class InboundWorker:
             except Exception as exc:
                 self._on_state_lost()  # the envelope may be applied to the state halfway
                 arrival.decision = self._failed(arrival, exc)
+        await self._check_acknowledgements(verified)
+
+    async def _check_acknowledgements(self, arrivals: list[Arrival]) -> None:
+        """Our own archive must still hold the checkpoint of ours a counterparty echoes."""
+        for arrival in arrivals:
+            checkpoint = arrival.checkpoint
+            if checkpoint is None or checkpoint.acknowledged is None or arrival.checkpoint_problem:
+                continue
+            acknowledged = checkpoint.acknowledged
+            head_seq, _ = await self._archive.head()
+            found = await self._archive.hash_at(acknowledged.seq)
+            arrival.checkpoint_problem = acknowledgement_problem(acknowledged, head_seq, found)
 
     def _settle(
         self,
@@ -330,6 +350,12 @@ class InboundWorker:
             arrival.resend_receipt = original_receipt.payload if original_receipt else None
             return
         seen.add(arrival.key)
+        if env.type == CHECKPOINT_TYPE:
+            checkpoint = Checkpoint.from_body(env.body)
+            arrival.checkpoint_problem = ctx.state.checkpoints.check(provider, checkpoint)
+            ctx.state.checkpoints.received(provider, checkpoint)
+            arrival.checkpoint = checkpoint
+            return
         refused = check_officer(env, ctx)
         if refused is not None:
             arrival.decision = refused
@@ -432,6 +458,20 @@ class InboundWorker:
         }
         if env.type == "receipt":
             return [Entry(kind="receipt.in", outcome="delivered", payload=payload, **common)]
+        if env.type == CHECKPOINT_TYPE:
+            # A repeated one (no checkpoint taken) is archived again as a duplicate of its claim.
+            problem = arrival.checkpoint_problem
+            return [
+                Entry(
+                    kind="checkpoint.in",
+                    outcome="archived" if problem is None else "inconsistent",
+                    payload=payload,
+                    dedup_key=arrival.key,
+                    reason=problem.code if problem else None,
+                    detail=problem.detail if problem else None,
+                    **common,
+                )
+            ]
         if not arrival.deliver:
             return [
                 Entry(
@@ -550,6 +590,9 @@ class InboundWorker:
                     type=pending.type,
                 )
             ]
+        if env.type == CHECKPOINT_TYPE:
+            self._checkpoint_taken(arrival, provider)
+            return []
         if not arrival.deliver:
             if env.type != "receipt":
                 self._metrics.record_outcome("inbound", env.type, provider, "duplicate")
@@ -569,6 +612,22 @@ class InboundWorker:
         return [
             outgoing.delivery(arrival.payload, envelope_id=env.id, provider=provider, type=env.type)
         ]
+
+    def _checkpoint_taken(self, arrival: Arrival, provider: str) -> None:
+        problem, checkpoint = arrival.checkpoint_problem, arrival.checkpoint
+        if problem is not None:
+            self._metrics.record_checkpoint_problem(provider, problem.code)
+            log.error(
+                "checkpoint.inconsistent",
+                provider=provider,
+                envelope_id=arrival.decision.envelope.id
+                if isinstance(arrival.decision, Verified)
+                else None,
+                reason=problem.code,
+                detail=problem.detail,
+            )
+        elif checkpoint is not None:
+            log.info("checkpoint.received", provider=provider, seq=checkpoint.head.seq)
 
     async def _send_receipts(self, arrivals: list[Arrival]) -> None:
         by_party: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -22,6 +22,8 @@ from contracts import (
     Attachment,
     Authorization,
     BilingualText,
+    ChainPoint,
+    CheckpointV1,
     ConsentDecisionV1,
     ConsentRequestV1,
     ConsentRevocationV1,
@@ -86,6 +88,8 @@ timestamps = st.datetimes(
     min_value=datetime(1900, 1, 2), max_value=datetime(2200, 1, 1), timezones=offsets
 )
 sha256s = st.binary(min_size=32, max_size=32).map(bytes.hex)
+chain_seqs = st.integers(min_value=0, max_value=2**53 - 1)
+chain_points = st.builds(ChainPoint, seq=chain_seqs, head_hash=sha256s)
 
 bilingual = st.one_of(
     st.builds(BilingualText, en=texts),
@@ -210,6 +214,13 @@ BODIES: dict[type[BaseModel], st.SearchStrategy[Any]] = {
         status=st.sampled_from(["delivered", "duplicate"]),
         received_at=timestamps,
     ),
+    CheckpointV1: st.builds(
+        CheckpointV1,
+        seq=chain_seqs,
+        head_hash=sha256s,
+        previous=_maybe(chain_points),
+        acknowledged=_maybe(chain_points),
+    ),
 }
 
 
@@ -278,6 +289,7 @@ MODELS: dict[type[BaseModel], st.SearchStrategy[Any]] = {
     SideEvent: side_events,
     Officer: officers,
     ConsentScope: scopes,
+    ChainPoint: chain_points,
     Handling: handlings,
     Signature: signatures,
     Originator: st.builds(

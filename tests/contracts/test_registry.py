@@ -29,6 +29,7 @@ EXPECTED_TYPES = {
     "consent.decision",
     "consent.revocation",
     "receipt",
+    "checkpoint",
 }
 NEEDS_OFFICER = {
     "information.share",
@@ -139,6 +140,7 @@ def test_readme_documents_every_type_and_field() -> None:
         contracts.SideEvent,
         contracts.Authorization,
         contracts.ConsentScope,
+        contracts.ChainPoint,
     ):
         for name in model.model_fields:
             assert f"`{name}`" in text, (model.__name__, name)

@@ -31,6 +31,7 @@ EXPECTED = {
     "gateway_copies_held": ("gauge", set()),
     "gateway_broker_connected": ("gauge", {"broker"}),
     "gateway_broker_reconnects_total": ("counter", {"broker"}),
+    "gateway_checkpoint_problems_total": ("counter", {"counterparty", "reason"}),
     "gateway_archive_write_seconds": ("histogram", set()),
     "gateway_archive_batch_size": ("histogram", set()),
     "gateway_archive_up": ("gauge", set()),

@@ -47,3 +47,21 @@ def test_our_own_public_key_cannot_be_pinned_for_a_counterparty(tmp_path: Path, 
     own = {"SCO-RATS": [keys / "CICA-test-1.pub.json"]}
     with pytest.raises(ConfigError, match="belongs to CICA"):
         gateway_for(tmp_path, keys, extra_public_keys=own)
+
+
+def with_checkpoints(tmp_path: Path, keys: Path, section: str) -> Path:
+    path = write_config(tmp_path, "CICA", keys)
+    with path.open("a") as handle:
+        handle.write(f"[checkpoints]\n{section}\n")
+    return path
+
+
+def test_checkpoints_go_to_the_partner_only_unless_named(tmp_path: Path, keys: Path) -> None:
+    assert load_config(with_checkpoints(tmp_path, keys, "")).checkpoint_recipients == ["SCO-RATS"]
+    named = with_checkpoints(tmp_path, keys, 'to = ["SCO-RATS", "UNOCT"]')
+    assert load_config(named).checkpoint_recipients == ["SCO-RATS", "UNOCT"]
+
+
+def test_checkpoints_to_an_unknown_party_are_refused(tmp_path: Path, keys: Path) -> None:
+    with pytest.raises(ConfigError, match=r"checkpoints\.to names no counterparty: NOPE"):
+        load_config(with_checkpoints(tmp_path, keys, 'to = ["NOPE"]'))

@@ -198,6 +198,13 @@ async def test_search_table_and_jsonl(
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
+async def export_march(config_file: Path, bundle: Path) -> int:
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z"]
+    return await cli(
+        "archive", "export", "--config", str(config_file), *window, "--out", str(bundle)
+    )
+
+
 async def test_export_and_verify_bundle(
     filled: ArchiveStore,
     config_file: Path,
@@ -206,9 +213,7 @@ async def test_export_and_verify_bundle(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bundle = tmp_path / "march.jsonl"
-    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z"]
-    argv = ["archive", "export", "--config", str(config_file), *window, "--out", str(bundle)]
-    assert await cli(*argv) == 0
+    assert await export_march(config_file, bundle) == 0
     _, head_hash = await filled.head()
     assert f"exported 5 records (seq 1..5) to {bundle}, head {head_hash}" in capsys.readouterr().out
 
@@ -347,3 +352,23 @@ async def test_export_refuses_to_overwrite_and_writes_0600(
     assert await cli(*argv, "--force") == 0
     assert bundle.stat().st_mode & 0o777 == 0o600
     assert bundle.read_text() != "an earlier export\n"
+
+
+async def test_verify_against_a_bundle_of_this_archive(
+    filled: ArchiveStore,
+    config_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bundle = tmp_path / "march.jsonl"
+    assert await export_march(config_file, bundle) == 0
+    verify = ["archive", "verify", "--config", str(config_file), "--bundle", str(bundle)]
+    capsys.readouterr()
+    assert await cli(*verify) == 0
+    assert "1 anchors (checkpoints, bundles) hold" in capsys.readouterr().out
+
+    # A bundle that does not verify is no evidence, and says so.
+    lines = bundle.read_bytes().splitlines(keepends=True)
+    bundle.write_bytes(b"".join([*lines[:2], *lines[3:]]))
+    assert await cli(*verify) == 1
+    assert capsys.readouterr().out.startswith(f"BROKEN: bundle {bundle} does not verify")
