@@ -1,174 +1,339 @@
-"""Near-duplicate text detection for the undeclared-derivation clause of the third-party rule.
+"""Which provided content does a submission reproduce, and how much of it: :class:`Resemblance`.
 
-A submission that reproduces received text without declaring it in ``derived_from`` still
-carries the provider's information. This module answers "which indexed texts does this text
-nearly reproduce?" for English and Russian prose.
+The undeclared-derivation clause of the third-party rule asks, for a submission on its way to a
+third party, "which received envelopes does it carry information of without declaring them?".
+:class:`ResemblanceIndex` holds the fingerprints (``gateway.fingerprints``) of every received
+text and file and answers with a :class:`Resemblance` per provided text or file it finds.
 
-How a text is compared
-----------------------
-1. **Normalise**: Unicode NFKC, ``casefold()`` (Cyrillic included), and Cyrillic yo (U+0451)
-   folded to ie (U+0435), as Russian writes either for the same letter. Words are maximal runs
-   of Unicode letters and digits, so punctuation, case, line breaks and runs of whitespace make
-   no difference.
-2. **Shingle**: the set of overlapping word 2-grams (``SHINGLE_WORDS``). One edited word
-   disturbs at most two shingles, so light edits of the short paragraphs liaison officers write
-   (25 to 60 words) keep a copy far above the threshold; 3-grams were measured too and halve
-   that margin (a 25-word text with three words changed falls to Jaccard 0.44) for no gain on
-   unrelated pairs (0.20 against 0.23).
-3. **Sketch**: a ``datasketch.MinHash`` (``NUM_PERM`` = 128 permutations, fixed ``SEED``) in a
-   ``MinHashLSH`` built for a *lower* threshold (``LSH_THRESHOLD`` = 0.25) than the decision
-   threshold, so banding rarely hides a true match.
-4. **Confirm**: every LSH candidate is re-scored with the exact Jaccard similarity of the two
-   shingle sets; only ``JACCARD_THRESHOLD`` = 0.4 or more counts. The reported score is this
-   exact value, so MinHash noise can neither add nor drop a match near the threshold. 0.4 sits
-   between the highest unrelated pair (0.23) and the lowest edited copy (0.60) measured below,
-   nearer the unrelated side because a miss leaks information and a false positive only
-   quarantines a message an operator can look at.
+The measure: containment
+------------------------
+The score of a provided text P is the share of P's features found in the submission:
+``|features(P) ∩ features(submission)| / |features(P)|``. Unlike a Jaccard similarity, padding
+the copy with any amount of new text does not lower it. It is computed for each field alone and
+for all of the submission's texts joined (so a text split across fields adds up), and, when the
+submission itself carries part of P, once more with the features of the last
+``MEMORY_MESSAGES`` envelopes this gateway sent to the same recipient added (so a text spread over
+several messages adds up too; the result says ``accumulated``).
 
-Short texts are never matched
------------------------------
-Texts of fewer than ``MIN_WORDS`` = 12 words are neither indexed nor queried. They have at most
-eleven shingles, so one shared phrase already looks like a near-duplicate; and the short texts of
-this domain (subjects, titles, "Meeting confirmed.") are exactly the ones both sides legitimately
-repeat: a reply keeps its subject, every working group has a "Terms of reference". What they
-disclose is negligible next to the body they head, and the body is compared.
+Two thresholds: block and review
+--------------------------------
+Every resemblance has a ``level``: ``"block"`` (the rule treats the envelope as reproduced: it is
+quarantined unless consent covers it) or ``"review"`` (a weaker resemblance, below the blocking
+threshold but above the review threshold, that a release review may hold for a person to look at).
+Per kind of evidence:
 
-Measured accuracy
------------------
-``tests/gateway/test_similarity.py`` holds 36 short paragraphs on counter-terrorism cooperation
-(20 English, 16 Russian; several deliberately share boilerplate sentences) and five lightly
-edited copies of each (sentences reordered, three words changed, whitespace and case changed,
-an "FYI:" prefix or its Russian equivalent, and a combination of a prefix, a changed word and a
-reordered sentence). Measured at the threshold above (the test prints the line ``similarity: ...``):
+================  =====================================  ========  ========
+kind              score                                  block     review
+================  =====================================  ========  ========
+``sha256``        1.0 for the same attachment hash       1.0       --
+``text``          containment, P of 12+ tokens           0.50      0.20
+``short_text``    containment, P of 4 to 11 tokens       1.0       0.60
+``file``          containment of content-defined chunks  0.50      0.20
+``fuzzy``         1 - TLSH distance / 100                0.70      0.50
+================  =====================================  ========  ========
 
-- false positives: 0 of 630 unrelated same-topic pairs and 0 of 6 300 edited-copy/other-text
-  pairs (0.0 %); highest unrelated Jaccard 0.23, from two texts sharing a boilerplate opening
-  and closing sentence;
-- misses: 0 of 180 edited copies (0.0 %); lowest Jaccard of a copy 0.60, a 25-word Russian
-  text with three words changed.
-
-Known limits
-------------
-- A translation is not a near-duplicate: copying the English original of a received bilingual
-  text is caught, translating it anew is not (both languages of every received text are
-  indexed, so copying either original is caught).
-- Jaccard compares whole texts: a received paragraph pasted into a much longer new text is
-  missed once the new words outnumber the copied ones. Attachments are compared by hash
-  elsewhere.
-- Deliberate obfuscation (homoglyphs, systematic synonym replacement) is out of scope: this is
-  a guard against careless forwarding, not against a determined insider.
+Provided texts of fewer than ``MIN_TOKENS`` = 4 content tokens are not compared at all: "Terms of
+reference", "Meeting confirmed", a date or a place name say too little to be someone's
+information and are what both sides legitimately repeat. From 4 tokens on, a short provided text
+(a subject, a title, a sentence) must be reproduced whole (every pair of its tokens present,
+which insertions, confusables and invisible characters do not change) to block; half of it is
+worth a review. ``tests/gateway/test_similarity.py`` measures these thresholds on a corpus of
+unrelated paragraphs in both languages and on evasive copies (see the README for the figures).
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-import zlib
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
-from datasketch import MinHash, MinHashLSH
 
-SHINGLE_WORDS = 2
-MIN_WORDS = 12
-NUM_PERM = 128
-SEED = 1
-JACCARD_THRESHOLD = 0.4
-LSH_THRESHOLD = 0.25
+from gateway.envelope_content import Content
+from gateway.fingerprints import (
+    CARRIED_SPAN,
+    PROVIDED_SPAN,
+    Features,
+    aligned_share,
+    chunks,
+    fuzzy_digest,
+    fuzzy_distance,
+    pairs,
+    token_hashes,
+)
+from gateway.normalise import tokens
 
-_WORD = re.compile(r"[^\W_]+")
+Kind = Literal["sha256", "text", "short_text", "file", "fuzzy"]
+Level = Literal["block", "review"]
 
-ShingleSet = npt.NDArray[np.uint64]
-
-
-def words(text: str) -> list[str]:
-    """The normalised words of ``text`` (see the module docstring)."""
-    folded = unicodedata.normalize("NFKC", text).casefold().replace("\u0451", "\u0435")
-    return _WORD.findall(folded)
-
-
-def shingles(text: str) -> ShingleSet | None:
-    """Sorted unique 32-bit hashes (CRC-32) of the word 2-grams of ``text``; None when too short.
-
-    Hashes rather than strings keep an index of a large archive small; 32 bits are what the
-    MinHash permutations use anyway, and a collision among a text's few dozen shingles is
-    negligible.
-    """
-    tokens = words(text)
-    if len(tokens) < MIN_WORDS:
-        return None
-    grams = {
-        " ".join(tokens[i : i + SHINGLE_WORDS]) for i in range(len(tokens) - SHINGLE_WORDS + 1)
-    }
-    hashed = np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint64, count=len(grams))
-    return np.unique(hashed)
-
-
-def jaccard(a: ShingleSet, b: ShingleSet) -> float:
-    """Exact Jaccard similarity of two shingle sets as returned by :func:`shingles`."""
-    common = np.intersect1d(a, b, assume_unique=True).size
-    return common / (a.size + b.size - common)
-
-
-# Drawing the permutations is most of the cost of a new MinHash: draw them once.
-_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED)
+MIN_TOKENS = 4
+LONG_TOKENS = 12
+# (block, review) per kind; see the module docstring.
+THRESHOLDS: dict[Kind, tuple[float, float]] = {
+    "sha256": (1.0, 1.0),
+    "text": (0.50, 0.20),
+    "short_text": (1.0, 0.60),
+    "file": (0.50, 0.20),
+    "fuzzy": (0.70, 0.50),
+}
+MIN_SHARED_FEATURES = 2
+# Alignment (see gateway.fingerprints.aligned_share) is worked out for candidates that share
+# at least this share of pairs: any copy that keeps two thirds of the words does.
+ALIGN_CANDIDATE = 0.1
+ALIGN_SKIP = 3
+ALIGN_GAP = 6
+MIN_RUN = 3
+MEMORY_MESSAGES = 32
+# Work per submission is bounded: what lies beyond is not compared (the limits are far above
+# what a liaison message carries, and attachments are bounded by the contracts).
+MAX_QUERY_TOKENS = 200_000
+MAX_FUZZY_DIGESTS = 20_000
+_EMPTY: Features = np.empty(0, dtype=np.uint64)
 
 
-def _identity(value: int) -> int:
-    return value
+@dataclass(frozen=True)
+class Resemblance:
+    """A provided text or file found in a submission, and how much of it."""
+
+    matched_envelope_id: str
+    provided_field: str
+    field: str
+    kind: Kind
+    score: float
+    level: Level
+    accumulated: bool = False
+
+    def describe(self) -> str:
+        if self.kind == "sha256":
+            return f"attachment {self.provided_field}"
+        where = f"{self.field}, with earlier messages" if self.accumulated else self.field
+        return (
+            f"{self.kind} {self.score:.2f} of {self.matched_envelope_id} {self.provided_field} "
+            f"in {where}"
+        )
 
 
-def _sketch(shingle_set: ShingleSet) -> MinHash:
-    # The shingles are already 32-bit hashes, so they feed the permutations directly.
-    sketch = MinHash(
-        num_perm=NUM_PERM,
-        seed=SEED,
-        hashfunc=_identity,
-        permutations=_PERMUTATIONS.permutations,
-        scheme=_PERMUTATIONS.scheme,
-    )
-    sketch.update_batch(shingle_set.tolist())
-    return sketch
+def level_of(kind: Kind, score: float) -> Level | None:
+    block, review = THRESHOLDS[kind]
+    if score >= block:
+        return "block"
+    return "review" if score >= review else None
 
 
-class TextIndex:
-    """Texts under caller-chosen keys, searchable for near-duplicates of a query text."""
+class ContainmentIndex:
+    """Feature sets under integer keys; for a query set, how many features of each it holds."""
 
     def __init__(self) -> None:
-        self._lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
-        self._shingles: dict[str, ShingleSet] = {}
+        self._postings: dict[int, list[int]] = {}
+        self.sizes: list[int] = []
 
-    def add(self, key: str, text: str) -> bool:
-        """Index ``text`` under ``key``; False (and nothing indexed) when it is too short.
+    def add(self, features: Features) -> int:
+        key = len(self.sizes)
+        self.sizes.append(len(features))
+        for feature in features.tolist():
+            self._postings.setdefault(feature, []).append(key)
+        return key
 
-        Raises ValueError when ``key`` is already indexed: keys name immutable texts.
-        """
-        if key in self._shingles:
-            raise ValueError(f"text key already indexed: {key!r}")
-        shingle_set = shingles(text)
-        if shingle_set is None:
-            return False
-        self._lsh.insert(key, _sketch(shingle_set))
-        self._shingles[key] = shingle_set
-        return True
+    def overlap(self, features: Features) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for feature in features.tolist():
+            for key in self._postings.get(feature, ()):
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
-    def query(self, text: str) -> list[tuple[str, float]]:
-        """Keys whose text ``text`` nearly reproduces, with the exact Jaccard, best first."""
-        if not self._shingles:
+
+@dataclass(frozen=True)
+class _Provided:
+    envelope_id: str
+    field: str
+    kind: Kind
+
+
+class _Memory:
+    """The features of the last envelopes sent to one recipient."""
+
+    def __init__(self) -> None:
+        self.sent: deque[tuple[Features, Features]] = deque(maxlen=MEMORY_MESSAGES)
+        self._union: tuple[Features, Features] | None = None
+
+    def add(self, texts: Features, files: Features) -> None:
+        self.sent.append((texts, files))
+        self._union = None
+
+    def union(self) -> tuple[Features, Features]:
+        if self._union is None:
+            texts = [t for t, _ in self.sent]
+            files = [f for _, f in self.sent]
+            self._union = (
+                np.unique(np.concatenate(texts)) if texts else _EMPTY,
+                np.unique(np.concatenate(files)) if files else _EMPTY,
+            )
+        return self._union
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A submission's fingerprints: per field, and all joined."""
+
+    fields: tuple[tuple[str, Features], ...]
+    joined: Features
+    memory: Features
+    sequence: tuple[int, ...] = ()
+
+
+def _union(parts: Sequence[Features]) -> Features:
+    return np.unique(np.concatenate(parts)) if parts else _EMPTY
+
+
+def _text_query(content: Content, memory: Features) -> _Query:
+    fields: list[tuple[str, Features]] = []
+    joined: list[str] = []
+    for field, text in content.texts:
+        words = tokens(text)[: MAX_QUERY_TOKENS - len(joined)]
+        fields.append((field, pairs(words, CARRIED_SPAN)))
+        joined.extend(words)
+    features = pairs(joined, CARRIED_SPAN)
+    return _Query(
+        tuple(fields),
+        features,
+        np.setdiff1d(memory, features, assume_unique=True),
+        tuple(token_hashes(joined)),
+    )
+
+
+def _file_query(files: Sequence[tuple[str, Features]], memory: Features) -> _Query:
+    joined = _union([features for _, features in files])
+    return _Query(tuple(files), joined, np.setdiff1d(memory, joined, assume_unique=True))
+
+
+class ResemblanceIndex:
+    """Fingerprints of provided content, and of what was recently sent to each recipient."""
+
+    def __init__(self) -> None:
+        self._texts = ContainmentIndex()
+        self._files = ContainmentIndex()
+        self._provided: dict[tuple[str, int], _Provided] = {}
+        self._sequences: dict[int, list[int]] = {}
+        self._fuzzy: list[tuple[str, _Provided]] = []
+        self._sha256: dict[str, list[str]] = {}
+        self._memory: dict[str, _Memory] = {}
+
+    def add_provided(self, envelope_id: str, content: Content) -> None:
+        """Index the content of a received envelope."""
+        for digest in content.sha256:
+            self._sha256.setdefault(digest, []).append(envelope_id)
+        for field, text in content.texts:
+            words = tokens(text)
+            if len(words) >= MIN_TOKENS:
+                kind: Kind = "text" if len(words) >= LONG_TOKENS else "short_text"
+                key = self._texts.add(pairs(words, PROVIDED_SPAN))
+                self._provided["t", key] = _Provided(envelope_id, field, kind)
+                self._sequences[key] = token_hashes(words)
+        for field, data in content.files:
+            key = self._files.add(chunks(data))
+            self._provided["f", key] = _Provided(envelope_id, field, "file")
+            fuzzy = fuzzy_digest(data)
+            if fuzzy is not None and len(self._fuzzy) < MAX_FUZZY_DIGESTS:
+                self._fuzzy.append((fuzzy, _Provided(envelope_id, field, "fuzzy")))
+
+    def remember_sent(self, recipient: str, content: Content) -> None:
+        """Remember what an envelope sent to ``recipient`` carried (the last few per recipient)."""
+        texts = _text_query(content, _EMPTY).joined
+        files = _union([chunks(data) for _, data in content.files])
+        self._memory.setdefault(recipient, _Memory()).add(texts, files)
+
+    def resemblances(self, content: Content, recipient: str | None = None) -> list[Resemblance]:
+        """Every provided text or file ``content`` resembles at review level or above, best
+        first: blocking before review, then by score."""
+        memory_texts, memory_files = (
+            self._memory[recipient].union() if recipient in self._memory else (_EMPTY, _EMPTY)
+        )
+        found = [
+            Resemblance(envelope_id, f"sha256 {digest}", "attachments", "sha256", 1.0, "block")
+            for digest in content.sha256
+            for envelope_id in self._sha256.get(digest, ())
+        ]
+        found += self._contained("t", self._texts, _text_query(content, memory_texts))
+        files = [(field, chunks(data)) for field, data in content.files]
+        found += self._contained("f", self._files, _file_query(files, memory_files))
+        found += self._fuzzy_matches(content)
+        found.sort(key=lambda r: (r.level != "block", -r.score, r.matched_envelope_id))
+        return found
+
+    def _contained(self, space: str, index: ContainmentIndex, query: _Query) -> list[Resemblance]:
+        joined = index.overlap(query.joined)
+        if not joined:
             return []
-        shingle_set = shingles(text)
-        if shingle_set is None:
-            return []
-        scored = []
-        for key in self._lsh.query(_sketch(shingle_set)):
-            score = jaccard(shingle_set, self._shingles[key])
-            if score >= JACCARD_THRESHOLD:
-                scored.append((key, score))
-        scored.sort(key=lambda item: (-item[1], item[0]))
-        return scored
+        per_field = [(field, index.overlap(features)) for field, features in query.fields]
+        remembered = index.overlap(query.memory) if len(query.memory) else {}
+        found = []
+        for key, shared in joined.items():
+            if shared < MIN_SHARED_FEATURES and shared < index.sizes[key]:
+                continue
+            provided = self._provided[space, key]
+            score = shared / index.sizes[key]
+            if space == "t" and score >= ALIGN_CANDIDATE:
+                aligned = aligned_share(
+                    self._sequences[key],
+                    query.sequence,
+                    skip=ALIGN_SKIP,
+                    gap=ALIGN_GAP,
+                    min_run=MIN_RUN,
+                )
+                score = max(score, aligned)
+            memory_score = (shared + remembered.get(key, 0)) / index.sizes[key]
+            resemblance = _assess(provided, score, memory_score, per_field, shared, key)
+            if resemblance is not None:
+                found.append(resemblance)
+        return found
+
+    def _fuzzy_matches(self, content: Content) -> list[Resemblance]:
+        found = []
+        for field, data in content.files:
+            digest = fuzzy_digest(data)
+            if digest is None:
+                continue
+            for provided_digest, provided in self._fuzzy:
+                score = max(0.0, 1 - fuzzy_distance(digest, provided_digest) / 100)
+                level = level_of("fuzzy", score)
+                if level is not None:
+                    found.append(
+                        Resemblance(
+                            provided.envelope_id, provided.field, field, "fuzzy", score, level
+                        )
+                    )
+        return found
 
     def __len__(self) -> int:
-        return len(self._shingles)
+        return len(self._provided) + len(self._sha256)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._shingles
+
+def _fields_holding(per_field: Iterable[tuple[str, dict[int, int]]], key: int) -> list[str]:
+    ranked = sorted(
+        ((counts[key], field) for field, counts in per_field if counts.get(key)),
+        key=lambda item: -item[0],
+    )
+    return [field for _, field in ranked]
+
+
+def _assess(
+    provided: _Provided,
+    score: float,
+    with_memory: float,
+    per_field: list[tuple[str, dict[int, int]]],
+    shared: int,
+    key: int,
+) -> Resemblance | None:
+    """The resemblance of one provided text or file, naming the field(s) that hold it."""
+    kind = provided.kind
+    level = level_of(kind, score)
+    accumulated = False
+    if level != "block" and level_of(kind, with_memory) not in (None, level):
+        score, level, accumulated = with_memory, level_of(kind, with_memory), True
+    if level is None:
+        return None
+    holders = _fields_holding(per_field, key)
+    best = max((counts.get(key, 0) for _, counts in per_field), default=0)
+    field = holders[0] if best == shared or len(holders) == 1 else " + ".join(holders[:4])
+    return Resemblance(provided.envelope_id, provided.field, field, kind, score, level, accumulated)

@@ -1,0 +1,147 @@
+"""Fingerprints of texts and files: sets of 64-bit features whose overlap measures containment.
+
+Text: pairs of nearby tokens
+----------------------------
+A text's features are the *unordered pairs of content tokens* (``gateway.normalise.tokens``) that
+stand close together. Provided text contributes the pairs at most ``PROVIDED_SPAN`` = 2 tokens
+apart; a new text contributes the pairs at most ``CARRIED_SPAN`` = 4 apart. The asymmetry is what
+makes the measure robust to edits:
+
+- a filler word inserted between two words moves them from distance 1 to 2 (or 2 to 4): the
+  provided pair is still among the new text's pairs;
+- a word dropped brings its neighbours from distance 2 to 1: the pair is still there, so dropping
+  every third word keeps about a third of the provided pairs (and each dropped word only costs the
+  pairs it was part of);
+- pairs are unordered, so swapping neighbours costs nothing, and the set ignores sentence order.
+
+Files: content-defined chunks
+-----------------------------
+A file's features are the CRC-32 of its *content-defined chunks* (cut where a rolling hash of the
+last ``WINDOW`` bytes hits a pattern, about every ``AVERAGE_CHUNK`` bytes, never shorter than
+``MIN_CHUNK``). A cut depends only on the bytes just before it, so a changed byte changes one or
+two chunks, an appended tail only the last one, and each half of a split file keeps all chunks but
+the one cut through. A TLSH digest (the maintained ``py-tlsh`` library) complements the chunks
+for files changed all over, where no chunk survives but the byte statistics do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import tlsh
+
+Features = npt.NDArray[np.uint64]
+
+PROVIDED_SPAN = 2
+CARRIED_SPAN = 4
+WINDOW = 16
+AVERAGE_CHUNK = 256
+MIN_CHUNK = 64
+TLSH_MIN_BYTES = 64
+
+_EMPTY: Features = np.empty(0, dtype=np.uint64)
+# An odd multiplier for the polynomial rolling hash; arithmetic wraps modulo 2**64.
+_BASE = np.uint64(0x100000001B3)
+_POWERS = np.array([int(_BASE) ** n % 2**64 for n in range(WINDOW)], dtype=np.uint64)
+
+
+def _token_hashes(words: Sequence[str]) -> npt.NDArray[np.uint64]:
+    return np.fromiter(
+        (zlib.crc32(word.encode()) for word in words), dtype=np.uint64, count=len(words)
+    )
+
+
+def pairs(words: Sequence[str], span: int) -> Features:
+    """Sorted unique features of the unordered token pairs at most ``span`` apart."""
+    hashes = _token_hashes(words)
+    parts = []
+    for distance in range(1, min(span, len(words) - 1) + 1):
+        left, right = hashes[:-distance], hashes[distance:]
+        parts.append((np.minimum(left, right) << np.uint64(32)) | np.maximum(left, right))
+    return np.unique(np.concatenate(parts)) if parts else _EMPTY
+
+
+def chunks(data: bytes) -> Features:
+    """Sorted unique CRC-32s of the content-defined chunks of ``data`` (see the docstring)."""
+    if len(data) < MIN_CHUNK * 2:
+        return np.array([zlib.crc32(data)], dtype=np.uint64) if data else _EMPTY
+    raw = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
+    rolling = np.zeros(len(raw) - WINDOW + 1, dtype=np.uint64)
+    for offset in range(WINDOW):
+        rolling += raw[offset : offset + len(rolling)] * _POWERS[WINDOW - 1 - offset]
+    # The high bits mix every byte of the window; cut after the window's last byte.
+    candidates = np.flatnonzero((rolling >> np.uint64(40)) % np.uint64(AVERAGE_CHUNK) == 0)
+    cuts: list[int] = []
+    last = 0
+    for position in (candidates + WINDOW).tolist():
+        if position - last >= MIN_CHUNK and len(data) - position >= MIN_CHUNK:
+            cuts.append(position)
+            last = position
+    bounds = [0, *cuts, len(data)]
+    crcs = {zlib.crc32(data[start:end]) for start, end in itertools.pairwise(bounds)}
+    return np.unique(np.fromiter(crcs, dtype=np.uint64, count=len(crcs)))
+
+
+def fuzzy_digest(data: bytes) -> str | None:
+    """The TLSH digest of ``data``; None when it is too short or too uniform to have one."""
+    if len(data) < TLSH_MIN_BYTES:
+        return None
+    digest = str(tlsh.hash(data))
+    return None if digest == "TNULL" else digest
+
+
+def fuzzy_distance(a: str, b: str) -> int:
+    """TLSH distance of two digests: 0 for the same file, about 30 for light edits."""
+    return int(tlsh.diff(a, b))
+
+
+def token_hashes(words: Sequence[str]) -> list[int]:
+    """The tokens of a text as 32-bit hashes, in order, for :func:`aligned_share`."""
+    return [int(value) for value in _token_hashes(words)]
+
+
+def _chain_lengths(
+    provided: Sequence[int], positions: dict[int, list[int]], skip: int, gap: int
+) -> dict[tuple[int, int], int]:
+    """For each match (i, j) of provided token i at carried position j, the longest in-order
+    chain of matches ending there, each step advancing at most ``skip`` + 1 provided tokens and
+    ``gap`` + 1 carried tokens."""
+    lengths: dict[tuple[int, int], int] = {}
+    for i, token in enumerate(provided):
+        for j in positions.get(token, ()):
+            best = 0
+            for before in range(max(0, i - skip - 1), i):
+                for k in positions.get(provided[before], ()):
+                    if j - gap - 1 <= k < j:
+                        best = max(best, lengths.get((before, k), 0))
+            lengths[i, j] = best + 1
+    return lengths
+
+
+def aligned_share(
+    provided: Sequence[int], carried: Sequence[int], *, skip: int, gap: int, min_run: int
+) -> float:
+    """The share of ``provided`` tokens that appear in ``carried`` in runs of at least
+    ``min_run`` in-order matches (tolerating ``skip`` dropped and ``gap`` inserted tokens per
+    step). Word deletions lower it only by the words deleted, insertions not at all."""
+    wanted = set(provided)
+    positions: dict[int, list[int]] = {}
+    for j, token in enumerate(carried):
+        if token in wanted:
+            positions.setdefault(token, []).append(j)
+    forward = _chain_lengths(provided, positions, skip, gap)
+    mirrored = {
+        token: [len(carried) - 1 - j for j in reversed(js)] for token, js in positions.items()
+    }
+    backward = _chain_lengths(provided[::-1], mirrored, skip, gap)
+    last_i, last_j = len(provided) - 1, len(carried) - 1
+    covered = {
+        i
+        for (i, j), length in forward.items()
+        if length + backward[last_i - i, last_j - j] - 1 >= min_run
+    }
+    return len(covered) / len(provided) if provided else 0.0
