@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 from gateway import attachment_content
-from gateway.attachment_content import UnpackRefused, Unpacked, as_text, decode_base64, unpack
+from gateway.attachment_content import Unpacked, UnpackRefused, as_text, decode_base64, unpack
 from gateway.envelope_content import content_of
 
 TEXT = "Courier routes observed this spring across the border regions, with safe houses."

@@ -1,5 +1,8 @@
 """The detector: thresholds, fields, memory and files, and its false-positive rate on fresh text."""
 
+# Russian prose is part of the corpus, so Cyrillic letters are not confusables here.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import itertools
@@ -124,8 +127,8 @@ def test_normalisation_undoes_disguises() -> None:
     assert plain == ["courier", "routes", "observed"]
     disguised = [
         "Cou\u00adrier rou\u200bte\u2060s obs\ufeffer\u034fved",  # invisible characters
-        "Соurіеr rоutеs оbsеrvеd",  # Cyrillic look-alikes  # noqa: RUF001
-        "ＣＯＵＲＩＥＲ ＲＯＵＴＥＳ ＯＢＳＥＲＶＥＤ",  # full-width  # noqa: RUF001
+        "Соurіеr rоutеs оbsеrvеd",  # Cyrillic look-alikes
+        "ＣＯＵＲＩＥＲ ＲＯＵＴＥＳ ＯＢＳＥＲＶＥＤ",  # full-width
         "Cóúríér rôûtés òbsèrvéd",  # accents on every letter
         "c.o.u.r.i.e.r r-o-u-t-e-s  o b s e r v e d",  # letters pulled apart
     ]
@@ -171,7 +174,8 @@ def test_text_spread_over_messages_to_one_recipient_adds_up() -> None:
     alone = index.resemblances(texts(thirds[2]), "CICA")
     assert blocking(alone) == set()
     spread = index.resemblances(texts(thirds[2]), "UNOCT")
-    assert spread[0].accumulated and spread[0].level == "block"
+    assert spread[0].accumulated
+    assert spread[0].level == "block"
     assert "earlier messages" in spread[0].describe()
 
 
