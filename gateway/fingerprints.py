@@ -35,6 +35,7 @@ import numpy.typing as npt
 import tlsh
 
 Features = npt.NDArray[np.uint64]
+Tokens = npt.NDArray[np.uint64]
 
 PROVIDED_SPAN = 2
 CARRIED_SPAN = 4
@@ -49,17 +50,18 @@ _BASE = np.uint64(0x100000001B3)
 _POWERS = np.array([int(_BASE) ** n % 2**64 for n in range(WINDOW)], dtype=np.uint64)
 
 
-def _token_hashes(words: Sequence[str]) -> npt.NDArray[np.uint64]:
+def token_hashes(words: Sequence[str]) -> Tokens:
+    """The tokens of a text as 32-bit hashes, in order: what :func:`pairs` and
+    :func:`aligned_share` compare."""
     return np.fromiter(
         (zlib.crc32(word.encode()) for word in words), dtype=np.uint64, count=len(words)
     )
 
 
-def pairs(words: Sequence[str], span: int) -> Features:
+def pairs(hashes: Tokens, span: int) -> Features:
     """Sorted unique features of the unordered token pairs at most ``span`` apart."""
-    hashes = _token_hashes(words)
     parts = []
-    for distance in range(1, min(span, len(words) - 1) + 1):
+    for distance in range(1, min(span, len(hashes) - 1) + 1):
         left, right = hashes[:-distance], hashes[distance:]
         parts.append((np.minimum(left, right) << np.uint64(32)) | np.maximum(left, right))
     return np.unique(np.concatenate(parts)) if parts else _EMPTY
@@ -97,11 +99,6 @@ def fuzzy_digest(data: bytes) -> str | None:
 def fuzzy_distance(a: str, b: str) -> int:
     """TLSH distance of two digests: 0 for the same file, about 30 for light edits."""
     return int(tlsh.diff(a, b))
-
-
-def token_hashes(words: Sequence[str]) -> list[int]:
-    """The tokens of a text as 32-bit hashes, in order, for :func:`aligned_share`."""
-    return [int(value) for value in _token_hashes(words)]
 
 
 def _chain_lengths(
@@ -145,3 +142,23 @@ def aligned_share(
         if length + backward[last_i - i, last_j - j] - 1 >= min_run
     }
     return len(covered) / len(provided) if provided else 0.0
+
+
+def window_share(provided: Sequence[int], carried: Sequence[int], window: int) -> float:
+    """The largest share of the distinct ``provided`` tokens found together, in any order,
+    within ``window`` consecutive ``carried`` tokens: how a short text cut into pieces and
+    scattered over nearby fields is still found whole."""
+    wanted = set(provided)
+    hits = [(j, token) for j, token in enumerate(carried) if token in wanted]
+    inside: dict[int, int] = {}
+    best = start = 0
+    for j, token in hits:
+        inside[token] = inside.get(token, 0) + 1
+        while hits[start][0] <= j - window:
+            old = hits[start][1]
+            inside[old] -= 1
+            if not inside[old]:
+                del inside[old]
+            start += 1
+        best = max(best, len(inside))
+    return best / len(wanted) if wanted else 0.0

@@ -11,7 +11,8 @@ punctuation between letters ("c.o.u.r.i.e.r") or spaces between letters ("c o u 
 2. removal of every default-ignorable code point and every format (Cf) character;
 3. ``casefold()``;
 4. the UTS #39 confusable *skeleton*, from ICU's ``SpoofChecker`` (a maintained implementation
-   of the Unicode confusables data), so that look-alike letters of any script become one letter;
+   of the Unicode confusables data), so that look-alike letters of any script become one letter
+   (and the small forms of look-alike capitals their Latin letter, see :func:`_small_forms`);
 5. canonical decomposition and removal of nonspacing marks (accents added to every letter), then
    ``casefold()`` again since skeletons may use capitals.
 
@@ -56,6 +57,28 @@ def _spoof_checker() -> icu.SpoofChecker:
     return icu.SpoofChecker()
 
 
+@cache
+def _small_forms() -> dict[int, str]:
+    """Skeletons of lower-case look-alikes that are not the Latin letter of their capital.
+
+    Case folding comes first (skeletons are case-sensitive: "I" becomes "l"), but the lower
+    case of a look-alike capital does not always look like the Latin small letter: Cyrillic
+    capital EN (U+041D) folds to U+043D, whose skeleton is the small capital U+029C, not "h". Map
+    such small forms to the Latin letter of their capital's skeleton.
+    """
+    checker = _spoof_checker()
+    table: dict[int, str] = {}
+    for code in range(0x80, 0x30000):
+        capital = chr(code)
+        if unicodedata.category(capital) != "Lu":
+            continue
+        latin = checker.getSkeleton(0, capital).casefold()
+        small = checker.getSkeleton(0, capital.casefold())
+        if len(latin) == len(small) == 1 and latin.isascii() and not small.isascii():
+            table[ord(small)] = latin
+    return table
+
+
 def _is_ignorable(char: str) -> bool:
     if unicodedata.category(char) == "Cf":
         return True
@@ -75,7 +98,7 @@ def _strip_marks(text: str) -> str:
 def fold(text: str) -> str:
     """``text`` with every disguise listed in the module docstring undone."""
     plain = _strip_ignorable(unicodedata.normalize("NFKC", text)).casefold()
-    skeleton = _spoof_checker().getSkeleton(0, plain)
+    skeleton = _spoof_checker().getSkeleton(0, plain).translate(_small_forms())
     return _strip_marks(skeleton).casefold()
 
 

@@ -43,8 +43,9 @@ unrelated paragraphs in both languages and on evasive copies (see the README for
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -55,12 +56,14 @@ from gateway.fingerprints import (
     CARRIED_SPAN,
     PROVIDED_SPAN,
     Features,
+    Tokens,
     aligned_share,
     chunks,
     fuzzy_digest,
     fuzzy_distance,
     pairs,
     token_hashes,
+    window_share,
 )
 from gateway.normalise import tokens
 
@@ -78,13 +81,27 @@ THRESHOLDS: dict[Kind, tuple[float, float]] = {
     "fuzzy": (0.70, 0.50),
 }
 MIN_SHARED_FEATURES = 2
-# Alignment (see gateway.fingerprints.aligned_share) is worked out for candidates that share
-# at least this share of pairs: any copy that keeps two thirds of the words does.
-ALIGN_CANDIDATE = 0.1
+# Alignment (see gateway.fingerprints.aligned_share) is worked out for candidates with at least
+# this share of their tokens present: any copy that keeps two thirds of the words has.
+ALIGN_TOKEN_GATE = 0.5
+# Before aligning, a token repeated this often (and at least FILLER_SHARE of the text) that is
+# not in the provided text is taken for padding and left out.
+FILLER_MIN_COUNT = 4
+FILLER_SHARE = 0.05
+# A short text's tokens all within this many times its length of each other, in any order,
+# reproduce it (pieces scattered over a meeting invitation's fields, say); within the wider
+# window they are worth a review only (SHORT_WIDE_CAP is under the blocking score, 1.0).
+SHORT_WINDOW = 3
+SHORT_WIDE_WINDOW = 6
+SHORT_WIDE_CAP = 0.99
 ALIGN_SKIP = 3
 ALIGN_GAP = 6
 MIN_RUN = 3
 MEMORY_MESSAGES = 32
+# What earlier messages add is judged more strictly: SCO-RATS's own earlier words on the same
+# topic add up too, so fresh text plus them may reach 0.51 of a provided paragraph (measured).
+ACCUMULATED_BLOCK = 0.65
+MEMORY_TOKENS = 20_000
 # Work per submission is bounded: what lies beyond is not compared (the limits are far above
 # what a liaison message carries, and attachments are bounded by the contracts).
 MAX_QUERY_TOKENS = 200_000
@@ -114,8 +131,11 @@ class Resemblance:
         )
 
 
-def level_of(kind: Kind, score: float) -> Level | None:
+def level_of(kind: Kind, score: float, accumulated: bool = False) -> Level | None:
+    """The level of a score; an accumulated score needs ``ACCUMULATED_BLOCK`` to block."""
     block, review = THRESHOLDS[kind]
+    if accumulated:
+        block = max(block, ACCUMULATED_BLOCK)
     if score >= block:
         return "block"
     return "review" if score >= review else None
@@ -126,11 +146,11 @@ class ContainmentIndex:
 
     def __init__(self) -> None:
         self._postings: dict[int, list[int]] = {}
-        self.sizes: list[int] = []
+        self.features: list[Features] = []
 
     def add(self, features: Features) -> int:
-        key = len(self.sizes)
-        self.sizes.append(len(features))
+        key = len(self.features)
+        self.features.append(features)
         for feature in features.tolist():
             self._postings.setdefault(feature, []).append(key)
         return key
@@ -142,69 +162,86 @@ class ContainmentIndex:
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
+    def containment(self, key: int, features: Features) -> float:
+        own = self.features[key]
+        return np.intersect1d(own, features, assume_unique=True).size / own.size
+
 
 @dataclass(frozen=True)
 class _Provided:
     envelope_id: str
     field: str
     kind: Kind
-
-
-class _Memory:
-    """The features of the last envelopes sent to one recipient."""
-
-    def __init__(self) -> None:
-        self.sent: deque[tuple[Features, Features]] = deque(maxlen=MEMORY_MESSAGES)
-        self._union: tuple[Features, Features] | None = None
-
-    def add(self, texts: Features, files: Features) -> None:
-        self.sent.append((texts, files))
-        self._union = None
-
-    def union(self) -> tuple[Features, Features]:
-        if self._union is None:
-            texts = [t for t, _ in self.sent]
-            files = [f for _, f in self.sent]
-            self._union = (
-                np.unique(np.concatenate(texts)) if texts else _EMPTY,
-                np.unique(np.concatenate(files)) if files else _EMPTY,
-            )
-        return self._union
+    tokens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class _Query:
-    """A submission's fingerprints: per field, and all joined."""
+    """A submission's fingerprints: per field, all joined, and its tokens in order."""
 
     fields: tuple[tuple[str, Features], ...]
     joined: Features
-    memory: Features
-    sequence: tuple[int, ...] = ()
+    tokens: Tokens = dataclasses.field(default_factory=lambda: _EMPTY)
+    # With earlier messages: the features that involve the new message (its own and those
+    # spanning the seam between the earlier messages and it).
+    seam: Features = dataclasses.field(default_factory=lambda: _EMPTY)
 
 
 def _union(parts: Sequence[Features]) -> Features:
     return np.unique(np.concatenate(parts)) if parts else _EMPTY
 
 
-def _text_query(content: Content, memory: Features) -> _Query:
+def _text_query(content: Content) -> _Query:
     fields: list[tuple[str, Features]] = []
-    joined: list[str] = []
+    joined: list[Tokens] = []
+    budget = MAX_QUERY_TOKENS
     for field, text in content.texts:
-        words = tokens(text)[: MAX_QUERY_TOKENS - len(joined)]
-        fields.append((field, pairs(words, CARRIED_SPAN)))
-        joined.extend(words)
-    features = pairs(joined, CARRIED_SPAN)
-    return _Query(
-        tuple(fields),
-        features,
-        np.setdiff1d(memory, features, assume_unique=True),
-        tuple(token_hashes(joined)),
-    )
+        hashes = token_hashes(tokens(text)[:budget])
+        budget -= len(hashes)
+        fields.append((field, pairs(hashes, CARRIED_SPAN)))
+        joined.append(hashes)
+    sequence = np.concatenate(joined) if joined else _EMPTY
+    # Pairs across padding too: a copy with the same filler after every word still pairs up.
+    values, counts = np.unique(sequence, return_counts=True)
+    padding = values[counts >= max(FILLER_MIN_COUNT, FILLER_SHARE * len(sequence))]
+    unpadded = sequence[~np.isin(sequence, padding)]
+    features = _union([pairs(sequence, CARRIED_SPAN), pairs(unpadded, CARRIED_SPAN)])
+    return _Query(tuple(fields), features, sequence)
 
 
-def _file_query(files: Sequence[tuple[str, Features]], memory: Features) -> _Query:
-    joined = _union([features for _, features in files])
-    return _Query(tuple(files), joined, np.setdiff1d(memory, joined, assume_unique=True))
+def _file_query(content: Content) -> _Query:
+    fields = tuple((field, chunks(data)) for field, data in content.files)
+    return _Query(fields, _union([features for _, features in fields]))
+
+
+class _Memory:
+    """What the last envelopes sent to one recipient carried, in order, as one long text (so
+    pieces of a text sent one after the other join up) and one set of file chunks."""
+
+    def __init__(self) -> None:
+        self._sent: deque[tuple[Tokens, Features]] = deque()
+        self.tokens: Tokens = _EMPTY
+        self.text_features: Features = _EMPTY
+        self.file_features: Features = _EMPTY
+
+    def add(self, tokens: Tokens, files: Features) -> None:
+        self._sent.append((tokens, files))
+        while len(self._sent) > MEMORY_MESSAGES or (
+            len(self._sent) > 1 and sum(len(t) for t, _ in self._sent) > MEMORY_TOKENS
+        ):
+            self._sent.popleft()
+        self.tokens = np.concatenate([t for t, _ in self._sent])
+        self.text_features = pairs(self.tokens, CARRIED_SPAN)
+        self.file_features = _union([f for _, f in self._sent])
+
+    def with_text(self, query: _Query) -> _Query:
+        tail = self.tokens[len(self.tokens) - CARRIED_SPAN :]
+        seam = pairs(np.concatenate([tail, query.tokens]), CARRIED_SPAN)
+        sequence = np.concatenate([self.tokens, query.tokens])
+        return _Query((), _union([self.text_features, seam]), sequence, seam)
+
+    def with_files(self, query: _Query) -> _Query:
+        return _Query((), _union([self.file_features, query.joined]), _EMPTY, query.joined)
 
 
 class ResemblanceIndex:
@@ -214,7 +251,6 @@ class ResemblanceIndex:
         self._texts = ContainmentIndex()
         self._files = ContainmentIndex()
         self._provided: dict[tuple[str, int], _Provided] = {}
-        self._sequences: dict[int, list[int]] = {}
         self._fuzzy: list[tuple[str, _Provided]] = []
         self._sha256: dict[str, list[str]] = {}
         self._memory: dict[str, _Memory] = {}
@@ -224,12 +260,13 @@ class ResemblanceIndex:
         for digest in content.sha256:
             self._sha256.setdefault(digest, []).append(envelope_id)
         for field, text in content.texts:
-            words = tokens(text)
-            if len(words) >= MIN_TOKENS:
-                kind: Kind = "text" if len(words) >= LONG_TOKENS else "short_text"
-                key = self._texts.add(pairs(words, PROVIDED_SPAN))
-                self._provided["t", key] = _Provided(envelope_id, field, kind)
-                self._sequences[key] = token_hashes(words)
+            hashes = token_hashes(tokens(text))
+            if len(hashes) >= MIN_TOKENS:
+                kind: Kind = "text" if len(hashes) >= LONG_TOKENS else "short_text"
+                key = self._texts.add(pairs(hashes, PROVIDED_SPAN))
+                self._provided["t", key] = _Provided(
+                    envelope_id, field, kind, tuple(hashes.tolist())
+                )
         for field, data in content.files:
             key = self._files.add(chunks(data))
             self._provided["f", key] = _Provided(envelope_id, field, "file")
@@ -239,53 +276,91 @@ class ResemblanceIndex:
 
     def remember_sent(self, recipient: str, content: Content) -> None:
         """Remember what an envelope sent to ``recipient`` carried (the last few per recipient)."""
-        texts = _text_query(content, _EMPTY).joined
-        files = _union([chunks(data) for _, data in content.files])
-        self._memory.setdefault(recipient, _Memory()).add(texts, files)
+        self._memory.setdefault(recipient, _Memory()).add(
+            _text_query(content).tokens, _file_query(content).joined
+        )
 
     def resemblances(self, content: Content, recipient: str | None = None) -> list[Resemblance]:
         """Every provided text or file ``content`` resembles at review level or above, best
         first: blocking before review, then by score."""
-        memory_texts, memory_files = (
-            self._memory[recipient].union() if recipient in self._memory else (_EMPTY, _EMPTY)
-        )
+        memory = self._memory.get(recipient) if recipient is not None else None
         found = [
             Resemblance(envelope_id, f"sha256 {digest}", "attachments", "sha256", 1.0, "block")
             for digest in content.sha256
             for envelope_id in self._sha256.get(digest, ())
         ]
-        found += self._contained("t", self._texts, _text_query(content, memory_texts))
-        files = [(field, chunks(data)) for field, data in content.files]
-        found += self._contained("f", self._files, _file_query(files, memory_files))
+        texts = _text_query(content)
+        found += self._contained("t", self._texts, texts, memory.with_text if memory else None)
+        files = _file_query(content)
+        found += self._contained("f", self._files, files, memory.with_files if memory else None)
         found += self._fuzzy_matches(content)
         found.sort(key=lambda r: (r.level != "block", -r.score, r.matched_envelope_id))
         return found
 
-    def _contained(self, space: str, index: ContainmentIndex, query: _Query) -> list[Resemblance]:
-        joined = index.overlap(query.joined)
-        if not joined:
+    def _score(self, space: str, key: int, query: _Query) -> float:
+        """Containment of provided text or file ``key`` in ``query``; for a text whose tokens
+        are mostly there, the aligned share too (robust to deletions) and, for a short text,
+        the share found together in a window (robust to scattering)."""
+        index = self._texts if space == "t" else self._files
+        score = index.containment(key, query.joined)
+        provided = self._provided[space, key]
+        if not provided.tokens or score >= 1:
+            return score
+        own = set(provided.tokens)
+        carried = _without_fillers(query.tokens.tolist(), own)
+        if len(own.intersection(carried)) < ALIGN_TOKEN_GATE * len(own):
+            return score
+        aligned = aligned_share(
+            provided.tokens, carried, skip=ALIGN_SKIP, gap=ALIGN_GAP, min_run=MIN_RUN
+        )
+        score = max(score, aligned)
+        if provided.kind == "short_text" and score < 1:
+            size = len(provided.tokens)
+            score = max(score, window_share(provided.tokens, carried, SHORT_WINDOW * size))
+            wide = window_share(provided.tokens, carried, SHORT_WIDE_WINDOW * size)
+            score = max(score, min(wide, SHORT_WIDE_CAP))
+        return score
+
+    def _contained(
+        self,
+        space: str,
+        index: ContainmentIndex,
+        query: _Query,
+        with_memory: Callable[[_Query], _Query] | None,
+    ) -> list[Resemblance]:
+        candidates = index.overlap(query.joined)
+        remembered = with_memory(query) if with_memory else None
+        if remembered is not None:
+            for key in index.overlap(remembered.seam):
+                candidates.setdefault(key, 0)
+        if not candidates:
             return []
         per_field = [(field, index.overlap(features)) for field, features in query.fields]
-        remembered = index.overlap(query.memory) if len(query.memory) else {}
         found = []
-        for key, shared in joined.items():
-            if shared < MIN_SHARED_FEATURES and shared < index.sizes[key]:
-                continue
+        for key, shared in candidates.items():
             provided = self._provided[space, key]
-            score = shared / index.sizes[key]
-            if space == "t" and score >= ALIGN_CANDIDATE:
-                aligned = aligned_share(
-                    self._sequences[key],
-                    query.sequence,
-                    skip=ALIGN_SKIP,
-                    gap=ALIGN_GAP,
-                    min_run=MIN_RUN,
+            few = shared < MIN_SHARED_FEATURES and shared < index.features[key].size
+            score = 0.0 if few else self._score(space, key, query)
+            level = level_of(provided.kind, score)
+            accumulated = False
+            if level != "block" and remembered is not None:
+                earlier = self._score(space, key, remembered)
+                earlier_level = level_of(provided.kind, earlier, accumulated=True)
+                if _RANK[earlier_level] > _RANK[level]:
+                    score, level, accumulated = earlier, earlier_level, True
+            if level is not None:
+                field = _field_name(per_field, key, shared)
+                found.append(
+                    Resemblance(
+                        provided.envelope_id,
+                        provided.field,
+                        field,
+                        provided.kind,
+                        score,
+                        level,
+                        accumulated,
+                    )
                 )
-                score = max(score, aligned)
-            memory_score = (shared + remembered.get(key, 0)) / index.sizes[key]
-            resemblance = _assess(provided, score, memory_score, per_field, shared, key)
-            if resemblance is not None:
-                found.append(resemblance)
         return found
 
     def _fuzzy_matches(self, content: Content) -> list[Resemblance]:
@@ -309,31 +384,21 @@ class ResemblanceIndex:
         return len(self._provided) + len(self._sha256)
 
 
-def _fields_holding(per_field: Iterable[tuple[str, dict[int, int]]], key: int) -> list[str]:
+_RANK: dict[Level | None, int] = {None: 0, "review": 1, "block": 2}
+
+
+def _without_fillers(carried: list[int], keep: set[int]) -> list[int]:
+    counts = Counter(carried)
+    limit = max(FILLER_MIN_COUNT, FILLER_SHARE * len(carried))
+    return [token for token in carried if token in keep or counts[token] < limit]
+
+
+def _field_name(per_field: Iterable[tuple[str, dict[int, int]]], key: int, shared: int) -> str:
+    """The field holding the provided text, or the fields holding its pieces, most first."""
     ranked = sorted(
         ((counts[key], field) for field, counts in per_field if counts.get(key)),
         key=lambda item: -item[0],
     )
-    return [field for _, field in ranked]
-
-
-def _assess(
-    provided: _Provided,
-    score: float,
-    with_memory: float,
-    per_field: list[tuple[str, dict[int, int]]],
-    shared: int,
-    key: int,
-) -> Resemblance | None:
-    """The resemblance of one provided text or file, naming the field(s) that hold it."""
-    kind = provided.kind
-    level = level_of(kind, score)
-    accumulated = False
-    if level != "block" and level_of(kind, with_memory) not in (None, level):
-        score, level, accumulated = with_memory, level_of(kind, with_memory), True
-    if level is None:
-        return None
-    holders = _fields_holding(per_field, key)
-    best = max((counts.get(key, 0) for _, counts in per_field), default=0)
-    field = holders[0] if best == shared or len(holders) == 1 else " + ".join(holders[:4])
-    return Resemblance(provided.envelope_id, provided.field, field, kind, score, level, accumulated)
+    if not ranked or ranked[0][0] == shared or len(ranked) == 1:
+        return ranked[0][1] if ranked else "all fields joined"
+    return " + ".join(field for _, field in ranked[:4])

@@ -199,3 +199,26 @@ OWN_EARLIER = [
     "ближайшие три года. Приоритеты включают противодействие финансированию терроризма, "
     "защиту транспорта и обмен информацией об иностранных боевиках.",
 ]
+
+# Subject lines another Party might have provided: short texts on the same topics, which fresh
+# paragraphs must not be taken to reproduce. Each heads one paragraph above (SUBJECT_OF maps
+# a subject to the CORPUS index of its paragraph): that pair is related, not a false positive.
+SUBJECTS = [
+    "Regional seminar on countering the financing of terrorism",
+    "Rehabilitation of returning foreign terrorist fighters",
+    "Propaganda in encrypted messaging channels",
+    "Second meeting of the joint working group",
+    "Fraudulent charitable collections after the earthquake",
+    "Consultations on explosives precursors",
+    "Training course on cryptocurrencies and terrorist financing",
+    "Radicalisation in prisons: preliminary results",
+    "Joint statement on victims of terrorism",
+    "Travel to conflict zones with forged documents",
+    "Региональный семинар по противодействию финансированию терроризма",
+    "Пропаганда в зашифрованных мессенджерах",
+    "Второе заседание совместной рабочей группы",
+    "Мошеннические благотворительные сборы после землетрясения",
+    "Радикализация в местах лишения свободы",
+    "Совместное заявление о жертвах терроризма",
+]
+SUBJECT_OF = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 20, 21, 22, 23, 27, 28]
