@@ -102,6 +102,7 @@ MEMORY_MESSAGES = 32
 # topic add up too, so fresh text plus them may reach 0.51 of a provided paragraph (measured).
 ACCUMULATED_BLOCK = 0.65
 MEMORY_TOKENS = 20_000
+SEAM_TOKENS = 16
 # Work per submission is bounded: what lies beyond is not compared (the limits are far above
 # what a liaison message carries, and attachments are bounded by the contracts).
 MAX_QUERY_TOKENS = 200_000
@@ -202,11 +203,19 @@ def _text_query(content: Content) -> _Query:
         joined.append(hashes)
     sequence = np.concatenate(joined) if joined else _EMPTY
     # Pairs across padding too: a copy with the same filler after every word still pairs up.
-    values, counts = np.unique(sequence, return_counts=True)
-    padding = values[counts >= max(FILLER_MIN_COUNT, FILLER_SHARE * len(sequence))]
-    unpadded = sequence[~np.isin(sequence, padding)]
+    unpadded = _unpadded(sequence, _padding(sequence))
     features = _union([pairs(sequence, CARRIED_SPAN), pairs(unpadded, CARRIED_SPAN)])
     return _Query(tuple(fields), features, sequence)
+
+
+def _padding(sequence: Tokens) -> Tokens:
+    """Tokens repeated so often in ``sequence`` that they are taken for padding."""
+    values, counts = np.unique(sequence, return_counts=True)
+    return values[counts >= max(FILLER_MIN_COUNT, FILLER_SHARE * len(sequence))]
+
+
+def _unpadded(sequence: Tokens, padding: Tokens) -> Tokens:
+    return sequence[~np.isin(sequence, padding)]
 
 
 def _file_query(content: Content) -> _Query:
@@ -235,10 +244,19 @@ class _Memory:
         self.file_features = _union([f for _, f in self._sent])
 
     def with_text(self, query: _Query) -> _Query:
-        tail = self.tokens[len(self.tokens) - CARRIED_SPAN :]
-        seam = pairs(np.concatenate([tail, query.tokens]), CARRIED_SPAN)
         sequence = np.concatenate([self.tokens, query.tokens])
-        return _Query((), _union([self.text_features, seam]), sequence, seam)
+        padding = _padding(sequence)
+        # Pairs joining the end of the earlier messages to the new one, across what repeats in
+        # every message (subjects, fillers); only pairs with a token of the new message: the
+        # earlier ones alone were judged when they were sent.
+        tail = _unpadded(self.tokens[len(self.tokens) - SEAM_TOKENS :], padding)
+        seam = np.setdiff1d(
+            pairs(np.concatenate([tail, _unpadded(query.tokens, padding)]), CARRIED_SPAN),
+            pairs(tail, CARRIED_SPAN),
+            assume_unique=True,
+        )
+        features = _union([self.text_features, seam, query.joined])
+        return _Query((), features, sequence, _union([seam, query.joined]))
 
     def with_files(self, query: _Query) -> _Query:
         return _Query((), _union([self.file_features, query.joined]), _EMPTY, query.joined)

@@ -1,0 +1,127 @@
+"""The proof, end to end across three vhosts: one sample of every evasion class.
+
+CICA (party-a) gives SCO-RATS (party-b) a paragraph, a subject line and a file. SCO-RATS's
+insider then sends UNOCT (party-c) copies disguised as the evasion classes of issue 16, each
+built with ``tests.evasion.transforms``. Every one must end ``blocked`` with reason
+``consent.undeclared_derivation`` naming CICA's envelope, land in SCO-RATS's ``gw.quarantine``,
+and never reach UNOCT: a legitimate message sent last must arrive there, and be all that did.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from tests.evasion import transforms as tf
+from tests.integration.conftest import Network
+from tests.integration.test_third_party_rule import Scene
+from tests.support.broker import Vhost
+from tests.support.parties import submission
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.broker
+
+PARAGRAPH = (
+    "Our liaison office observed three couriers crossing the northern border at Kordai every "
+    "second Tuesday since March. They carry cash for two charities in Bishkek and stay at a safe "
+    "house near the old bus station. The couriers change vehicles at the customs post and use "
+    "phones registered to a transport company."
+)
+SUBJECT = "Couriers crossing the northern border at Kordai"
+FILE = random.Random(16).randbytes(6000)
+CONSENT_REASON = "consent.undeclared_derivation"
+
+
+def evasions() -> dict[str, list[tf.Message]]:
+    """One sample per evasion class of the issue: (class, messages SCO-RATS sends)."""
+    one = tf.Message
+    first, second = tf.halves(FILE)
+    return {
+        "topics": [tf.place(PARAGRAPH, tf.TOPICS)],
+        "meeting_names": [tf.place(PARAGRAPH, tf.PARTICIPANT)],
+        "meeting_place": [tf.place(SUBJECT, tf.PLACE)],
+        "text_attachment": [tf.place(PARAGRAPH, tf.ATTACHMENT_TEXT)],
+        "message_id": [tf.place(SUBJECT, tf.MESSAGE_ID)],
+        "split_fields": [tf.split_fields(PARAGRAPH, [tf.SUBJECT, tf.TOPICS, tf.ATTACHMENT_NAME])],
+        "short_verbatim": [tf.place(SUBJECT, tf.TEXT)],
+        "invisible": [tf.place(tf.invisible(PARAGRAPH, 1), tf.TEXT)],
+        "lookalikes": [tf.place(tf.lookalikes(PARAGRAPH), tf.TEXT)],
+        "fillers": [tf.place(tf.insert_fillers(PARAGRAPH), tf.TEXT)],
+        "drop_every_third": [tf.place(tf.drop_words(PARAGRAPH), tf.TEXT)],
+        "file_byte_changed": [one(files=(("a.bin", tf.change_byte(FILE)),))],
+        "file_appended": [one(files=(("a.bin", tf.append_tail(FILE)),))],
+        "file_zip": [one(files=(("a.zip", tf.zipped(FILE)),))],
+        "file_gzip": [one(files=(("a.gz", tf.gzipped(FILE)),))],
+        "file_base64": [one(files=(("a.txt", tf.base64_wrapped(FILE)),))],
+        "file_split": [one(files=(("a.1", first), ("a.2", second)))],
+    }
+
+
+async def cica_provides(scene: Scene) -> str:
+    body = {
+        "subject": {"en": SUBJECT},
+        "text": {"en": PARAGRAPH},
+        "topics": ["couriers"],
+        "attachments": [tf.attachment("routes.bin", FILE)],
+    }
+    await scene.a.submit(submission("information.share", "SCO-RATS", body, officer="lo-a"))
+    return str((await scene.arrival_at_b("information.share"))["id"])
+
+
+async def b_sends(scene: Scene, message: tf.Message, label: str) -> list[dict[str, Any]]:
+    """Submit every submission carrying ``message``; their final statuses."""
+    statuses = []
+    for n, (type_, body, message_id) in enumerate(tf.submissions(message)):
+        sent = await scene.b.submit(
+            submission(type_, "UNOCT", body, officer="lo-b"), message_id or f"{label}-{n}"
+        )
+        statuses.append(await scene.final_status(scene.status_b, sent))
+    return statuses
+
+
+@pytest.fixture
+async def scene(network: Network, vhosts: dict[str, Vhost]) -> Scene:
+    s = Scene(network, vhosts)
+    await s.set_up()
+    return s
+
+
+async def test_every_evasion_class_is_quarantined_and_never_reaches_unoct(scene: Scene) -> None:
+    original = await cica_provides(scene)
+    blocked = 0
+    for label, messages in evasions().items():
+        statuses = [s for message in messages for s in await b_sends(scene, message, label)]
+        assert any(s["status"] == "blocked" for s in statuses), (label, statuses)
+        for status in statuses:
+            assert status["status"] == "blocked", (label, json.dumps(status))
+            assert status["reason"] == CONSENT_REASON, (label, status)
+            assert f"reproduces received envelope {original} of CICA" in status["detail"], label
+        blocked += len(statuses)
+
+    await wait_until(lambda: len(scene.quarantine_b.messages) == blocked, message="quarantined")
+    assert {(m.headers or {}).get("x-gw-reason") for m in scene.quarantine_b.messages} == {
+        CONSENT_REASON
+    }
+    # The sentinel: SCO-RATS's own fresh text goes through, and is all UNOCT ever received.
+    sentinel = tf.Message(((tf.TEXT, "Our own assessment: no new travel routes this month."),))
+    (status,) = await b_sends(scene, sentinel, "sentinel")
+    assert status["status"] == "sent", json.dumps(status)
+    await wait_until(lambda: len(scene.envelopes_at_unoct()) >= 1, message="sentinel at UNOCT")
+    assert [e["id"] for e in scene.envelopes_at_unoct()] == [status["envelope_id"]]
+
+
+async def test_a_text_spread_over_messages_is_stopped_by_the_last_piece(scene: Scene) -> None:
+    """Pieces below the blocking threshold go (a release review would hold them: they carry a
+    review-level resemblance); the piece that completes the paragraph is blocked."""
+    original = await cica_provides(scene)
+    first, second = tf.spread(PARAGRAPH, 2)
+    (went,) = await b_sends(scene, tf.Message(((tf.TEXT, first.texts[0][1][:150]),)), "p1")
+    assert went["status"] == "sent", json.dumps(went)
+    (stopped,) = await b_sends(scene, second, "p2")
+    assert stopped["status"] == "blocked", json.dumps(stopped)
+    assert stopped["reason"] == CONSENT_REASON
+    assert original in stopped["detail"]
+    assert "with earlier messages" in stopped["detail"]
