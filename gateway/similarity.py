@@ -101,7 +101,7 @@ MEMORY_MESSAGES = 32
 # What earlier messages add is judged more strictly: SCO-RATS's own earlier words on the same
 # topic add up too, so fresh text plus them may reach 0.51 of a provided paragraph (measured).
 ACCUMULATED_BLOCK = 0.65
-MEMORY_TOKENS = 20_000
+MEMORY_CHARS = 200_000
 SEAM_TOKENS = 16
 # Work per submission is bounded: what lies beyond is not compared (the limits are far above
 # what a liaison message carries, and attachments are bounded by the contracts).
@@ -225,41 +225,58 @@ def _file_query(content: Content) -> _Query:
 
 class _Memory:
     """What the last envelopes sent to one recipient carried, in order, as one long text (so
-    pieces of a text sent one after the other join up) and one set of file chunks."""
+    pieces of a text sent one after the other join up) and one set of file chunks.
+
+    Texts are kept as they were and fingerprinted only when a query needs them: most messages
+    resemble nothing provided, and then their memory costs nothing but keeping the strings.
+    """
 
     def __init__(self) -> None:
-        self._sent: deque[tuple[Tokens, Features]] = deque()
-        self.tokens: Tokens = _EMPTY
-        self.text_features: Features = _EMPTY
-        self.file_features: Features = _EMPTY
+        self._sent: deque[tuple[Content, Features]] = deque()
+        self._tokens: dict[int, Tokens] = {}
+        self._fingerprints: tuple[Tokens, Features, Features] | None = None
 
-    def add(self, tokens: Tokens, files: Features) -> None:
-        self._sent.append((tokens, files))
+    def add(self, texts: Content, files: Features) -> None:
+        self._sent.append((texts, files))
         while len(self._sent) > MEMORY_MESSAGES or (
-            len(self._sent) > 1 and sum(len(t) for t, _ in self._sent) > MEMORY_TOKENS
+            len(self._sent) > 1 and _chars(c for c, _ in self._sent) > MEMORY_CHARS
         ):
-            self._sent.popleft()
-        self.tokens = np.concatenate([t for t, _ in self._sent])
-        self.text_features = pairs(self.tokens, CARRIED_SPAN)
-        self.file_features = _union([f for _, f in self._sent])
+            self._tokens.pop(id(self._sent.popleft()[0]), None)
+        self._fingerprints = None
+
+    def _fingerprinted(self) -> tuple[Tokens, Features, Features]:
+        if self._fingerprints is None:
+            for texts, _ in self._sent:
+                if id(texts) not in self._tokens:
+                    self._tokens[id(texts)] = _text_query(texts).tokens
+            tokens = np.concatenate([self._tokens[id(texts)] for texts, _ in self._sent])
+            files = _union([features for _, features in self._sent])
+            self._fingerprints = (tokens, pairs(tokens, CARRIED_SPAN), files)
+        return self._fingerprints
 
     def with_text(self, query: _Query) -> _Query:
-        sequence = np.concatenate([self.tokens, query.tokens])
+        earlier, text_features, _ = self._fingerprinted()
+        sequence = np.concatenate([earlier, query.tokens])
         padding = _padding(sequence)
         # Pairs joining the end of the earlier messages to the new one, across what repeats in
         # every message (subjects, fillers); only pairs with a token of the new message: the
         # earlier ones alone were judged when they were sent.
-        tail = _unpadded(self.tokens[len(self.tokens) - SEAM_TOKENS :], padding)
+        tail = _unpadded(earlier[len(earlier) - SEAM_TOKENS :], padding)
         seam = np.setdiff1d(
             pairs(np.concatenate([tail, _unpadded(query.tokens, padding)]), CARRIED_SPAN),
             pairs(tail, CARRIED_SPAN),
             assume_unique=True,
         )
-        features = _union([self.text_features, seam, query.joined])
+        features = _union([text_features, seam, query.joined])
         return _Query((), features, sequence, _union([seam, query.joined]))
 
     def with_files(self, query: _Query) -> _Query:
-        return _Query((), _union([self.file_features, query.joined]), _EMPTY, query.joined)
+        files = self._fingerprinted()[2]
+        return _Query((), _union([files, query.joined]), _EMPTY, query.joined)
+
+
+def _chars(kept: Iterable[Content]) -> int:
+    return sum(len(text) for content in kept for _, text in content.texts)
 
 
 class ResemblanceIndex:
@@ -294,13 +311,15 @@ class ResemblanceIndex:
 
     def remember_sent(self, recipient: str, content: Content) -> None:
         """Remember what an envelope sent to ``recipient`` carried (the last few per recipient)."""
-        self._memory.setdefault(recipient, _Memory()).add(
-            _text_query(content).tokens, _file_query(content).joined
-        )
+        texts = Content(content.texts)
+        files = _file_query(content).joined if content.files else _EMPTY
+        self._memory.setdefault(recipient, _Memory()).add(texts, files)
 
     def resemblances(self, content: Content, recipient: str | None = None) -> list[Resemblance]:
         """Every provided text or file ``content`` resembles at review level or above, best
         first: blocking before review, then by score."""
+        if not self._provided and not self._sha256:
+            return []
         memory = self._memory.get(recipient) if recipient is not None else None
         found = [
             Resemblance(envelope_id, f"sha256 {digest}", "attachments", "sha256", 1.0, "block")
