@@ -9,6 +9,7 @@ e.g. ``GATEWAY_BROKER__BATCH_SIZE=512 python -m bench.run``.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sys
 import time
@@ -28,6 +29,8 @@ PARTIES = {  # party: (vhost attribute, user slug)
     "UNOCT": ("c", "unoct"),
 }
 PARTNERS = {"CICA": "SCO-RATS", "SCO-RATS": "CICA", "UNOCT": "CICA"}
+# The local set-up's back-office systems, which the scenarios submit as (assignments included).
+ROSTER_ADMINS = ("case-desk", "analysis-desk", "unoct-desk")
 GATEWAY_BIN = Path(sys.executable).parent / "gateway"
 
 # The gateway's own histograms whose sums and counts say where a batch spends its time.
@@ -59,8 +62,11 @@ def config_text(party: str, vhosts: Vhosts, keys: Path, archive: Path, http_port
     lines = [
         f'party = "{party}"',
         'log_format = "json"',
+        f"roster_admins = {json.dumps(list(ROSTER_ADMINS))}",
         "[broker]",
         f'url = "{user_url(slug + "-gateway", vhost_of[party])}"',
+        # Plain AMQP, as the bare forwarder and the shovel it is compared with.
+        "allow_plaintext = true",
         "prefetch = 512",
         "batch_size = 256",
         "batch_linger_ms = 4",
@@ -80,6 +86,7 @@ def config_text(party: str, vhosts: Vhosts, keys: Path, archive: Path, http_port
             f'id = "{other}"',
             f'role = "{role}"',
             f'url = "{user_url(slug + "-peer", vhost_of[other])}"',
+            "allow_plaintext = true",
             f'public_keys = ["{keys / (key_id(other) + ".pub.json")}"]',
         ]
     return "\n".join(lines) + "\n"

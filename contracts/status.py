@@ -8,7 +8,9 @@ from pydantic import Field
 
 from contracts.types import ContractModel, Timestamp
 
-Status = Literal["sent", "delivered", "rejected", "blocked", "overdue", "duplicate", "replayed"]
+Status = Literal[
+    "sent", "delivered", "rejected", "blocked", "held", "overdue", "duplicate", "replayed"
+]
 STATUSES: Final[tuple[Status, ...]] = get_args(Status)
 
 
@@ -17,7 +19,8 @@ class StatusEvent(ContractModel):
 
     `sent`: forwarded to the peer, which confirmed it; `delivered`: the peer's receipt came
     back (or, inbound, it was delivered to gw.deliver); `rejected`: refused, see `reason`;
-    `blocked`: stopped by the third-party rule (gw.quarantine); `overdue`: no receipt in
+    `blocked`: stopped by the third-party rule (gw.quarantine); `held`: waiting for a person
+    of the sending Party to release or refuse it (release review); `overdue`: no receipt in
     time; `duplicate`: already processed, nothing sent again; `replayed`: re-sent by an
     operator.
     """

@@ -12,6 +12,7 @@ those two cases apart, which is what would otherwise produce a second delivery a
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -67,11 +68,13 @@ async def connect(
     on_state: ConnectionListener | None = None,
     heartbeat: int = 15,
     fail_fast: bool = True,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AbstractRobustConnection:
     """A robust connection: aio-pika reconnects and restores channels and consumers itself.
 
     With ``fail_fast`` off the call waits until the broker first answers, which is what a
     counterparty link wants: the gateway starts, and the link comes up when the peer does.
+    ``ssl_context`` is used for an ``amqps://`` URL (see ``gateway.tls``).
     """
     connection = await aio_pika.connect_robust(
         url,
@@ -79,6 +82,7 @@ async def connect(
         heartbeat=heartbeat,
         reconnect_interval=1,
         fail_fast=fail_fast,
+        ssl_context=ssl_context,
     )
     if on_state is not None:
         listener = on_state

@@ -1,31 +1,35 @@
 """One Party's gateway configuration: a TOML file, every key overridable from the environment.
 
 Environment variables use the prefix ``GATEWAY_`` and ``__`` between nested keys, for example
-``GATEWAY_BROKER__URL`` or ``GATEWAY_HTTP__PORT``. Relative paths in the file are resolved
-against the file's own directory, so a config works from any working directory.
+``GATEWAY_BROKER__URL``, ``GATEWAY_HTTP__PORT`` or ``GATEWAY_COUNTERPARTIES__0__URL``; with the
+suffix ``_FILE`` they name a file holding the value, which is how secrets come in (see
+``gateway.overrides``). Relative paths in the file are resolved against the file's own
+directory, so a config works from any working directory.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
 
-PartyId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
+from gateway.overrides import OverrideError, apply_environment
+from gateway.review import DEFAULT_THRESHOLD, ReviewMode
 
-_toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
+PartyId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
 
 class ConfigError(Exception):
@@ -36,7 +40,63 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class BrokerConfig(_Section):
+class TlsConfig(_Section):
+    ca: Path = Field(
+        description="the CA certificate (or the broker's own certificate) the broker's "
+        "certificate must chain to: pinned, the system's CAs are not consulted"
+    )
+    cert: Path = Field(description="this gateway's client certificate (PEM)")
+    key: Path = Field(description="its private key (PEM, mode 0600)")
+    key_password: SecretStr | None = Field(
+        default=None, description="passphrase of an encrypted key; better from *_FILE"
+    )
+
+
+class Link(_Section):
+    """How to reach one broker: over TLS with a client certificate, unless plain AMQP is
+    explicitly allowed (development only)."""
+
+    url: str = Field(description="amqps://user@host:5671/vhost (a password here is allowed)")
+    password: SecretStr | None = Field(
+        default=None, description="the broker user's password, when not in the URL"
+    )
+    tls: TlsConfig | None = None
+    allow_plaintext: bool = Field(
+        default=False, description="accept amqp:// without TLS: for development only"
+    )
+
+    @model_validator(mode="after")
+    def _secured(self) -> Self:
+        scheme = urlsplit(self.url).scheme
+        if scheme == "amqps":
+            if self.tls is None:
+                raise ValueError(
+                    "amqps:// needs a tls section with ca (the pinned CA), cert and key"
+                )
+        elif scheme == "amqp":
+            if not self.allow_plaintext:
+                raise ValueError(
+                    "plain amqp:// is refused: use amqps:// with a tls section, or set "
+                    "allow_plaintext = true (development only)"
+                )
+            if self.tls is not None:
+                raise ValueError("a tls section needs an amqps:// URL")
+        else:
+            raise ValueError(f"url must be amqps:// (or amqp://), not {scheme or 'no scheme'}")
+        return self
+
+    def connection_url(self) -> str:
+        """The URL with the password spliced in (never log it)."""
+        if self.password is None:
+            return self.url
+        parts = urlsplit(self.url)
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        secret = quote(self.password.get_secret_value(), safe="")
+        return urlunsplit(parts._replace(netloc=f"{user}:{secret}@{host}"))
+
+
+class BrokerConfig(Link):
     url: str = Field(description="AMQP URL of this Party's own broker (its vhost)")
     prefetch: int = Field(default=512, ge=1, le=65535)
     batch_size: int = Field(default=256, ge=1, le=4096)
@@ -44,12 +104,31 @@ class BrokerConfig(_Section):
     heartbeat_s: int = Field(default=15, ge=0)
 
 
-class Counterparty(_Section):
+class Counterparty(Link):
     id: PartyId
     role: Literal["partner", "third-party"]
     url: str = Field(description="AMQP URL on the counterparty's broker, with a write-only user")
     exchange: str = "gw.inbound"
     public_keys: list[Path] = Field(default_factory=list)
+    review: ReviewMode = Field(
+        default="off",
+        description="hold submissions to this counterparty for a person's release: 'on_match' "
+        "those resembling another Party's information no consent covers, 'always' every one",
+    )
+
+
+class ReviewConfig(_Section):
+    threshold: float = Field(
+        default=DEFAULT_THRESHOLD,
+        gt=0,
+        le=1,
+        description="resemblance score from which a submission is held under review 'on_match'",
+    )
+    roles: list[str] = Field(
+        default_factory=lambda: ["liaison officer"],
+        min_length=1,
+        description="roster roles of this Party's officers who may release or refuse",
+    )
 
 
 class HttpConfig(_Section):
@@ -82,11 +161,7 @@ class LimitsConfig(_Section):
         return timedelta(seconds=self.max_clock_skew_s)
 
 
-class GatewayConfig(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
-
+class GatewayConfig(_Section):
     party: PartyId
     broker: BrokerConfig
     counterparties: list[Counterparty]
@@ -94,6 +169,10 @@ class GatewayConfig(BaseSettings):
     archive: ArchiveConfig
     keys: KeysConfig
     limits: LimitsConfig = LimitsConfig()
+    review: ReviewConfig = ReviewConfig()
+    # Back-office systems (AMQP user_id) allowed to submit liaison.assignment: a system that
+    # could would accredit an officer of its choosing.
+    roster_admins: list[str] = Field(default_factory=list)
     log_format: Literal["auto", "json", "console"] = "auto"
 
     @field_validator("counterparties")
@@ -107,36 +186,12 @@ class GatewayConfig(BaseSettings):
             raise ValueError("counterparty ids must be unique")
         return value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = _toml_path.get()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-        return tuple(sources)
-
     @property
     def partner(self) -> Counterparty:
         return next(c for c in self.counterparties if c.role == "partner")
 
     def counterparty(self, party: str) -> Counterparty | None:
         return next((c for c in self.counterparties if c.id == party), None)
-
-
-@contextmanager
-def _reading(path: Path) -> Iterator[None]:
-    token = _toml_path.set(path)
-    try:
-        yield
-    finally:
-        _toml_path.reset(token)
 
 
 def _resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
@@ -147,12 +202,26 @@ def _resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
     prefix = "sqlite:///"
     if archive_url.startswith(prefix) and not archive_url.startswith(prefix + "/"):
         archive_url = prefix + str(resolve(Path(archive_url[len(prefix) :])))
+
+    def resolve_tls(tls: TlsConfig | None) -> TlsConfig | None:
+        if tls is None:
+            return None
+        return tls.model_copy(
+            update={"ca": resolve(tls.ca), "cert": resolve(tls.cert), "key": resolve(tls.key)}
+        )
+
     return config.model_copy(
         update={
+            "broker": config.broker.model_copy(update={"tls": resolve_tls(config.broker.tls)}),
             "keys": KeysConfig(signing_key=resolve(config.keys.signing_key)),
             "archive": ArchiveConfig(url=archive_url),
             "counterparties": [
-                c.model_copy(update={"public_keys": [resolve(k) for k in c.public_keys]})
+                c.model_copy(
+                    update={
+                        "public_keys": [resolve(k) for k in c.public_keys],
+                        "tls": resolve_tls(c.tls),
+                    }
+                )
                 for c in config.counterparties
             ],
         }
@@ -173,12 +242,15 @@ def load_config(path: Path) -> GatewayConfig:
         raise ConfigError(f"config file {path} does not exist")
     try:
         with path.open("rb") as handle:
-            tomllib.load(handle)
+            document = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     try:
-        with _reading(path):
-            config = GatewayConfig()
+        apply_environment(document, os.environ, GatewayConfig.model_fields)
+    except OverrideError as exc:
+        raise ConfigError(f"{path}: environment variable {exc}") from None
+    try:
+        config = GatewayConfig.model_validate(document)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe(exc)}") from exc
     return _resolve_paths(config, path.parent.resolve())

@@ -21,17 +21,20 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 from gateway import topology
 from gateway.client import user_from_url
 from gateway.replay import ControlRequest
+from gateway.tls import Endpoint
 
 # Statuses that answer a control request; routing keys on gw.status are <status>.<type>.
-ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate")
+ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate", "held")
 
 Answer = dict[str, Any]
 
 
 class ControlClient:
-    def __init__(self, url: str, on_answer: Callable[[Answer], None] | None = None) -> None:
-        self._url = url
-        self._user = user_from_url(url)
+    def __init__(
+        self, endpoint: Endpoint, on_answer: Callable[[Answer], None] | None = None
+    ) -> None:
+        self._endpoint = endpoint
+        self._user = user_from_url(endpoint.url)
         self._on_answer = on_answer
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -53,7 +56,9 @@ class ControlClient:
 
     async def open(self) -> None:
         self._connection = await aio_pika.connect(
-            self._url, client_properties={"connection_name": f"gateway operator {self._user}"}
+            self._endpoint.url,
+            client_properties={"connection_name": f"gateway operator {self._user}"},
+            ssl_context=self._endpoint.ssl_context,
         )
         self._channel = await self._connection.channel(publisher_confirms=True)
         queue = await self._channel.declare_queue(

@@ -23,7 +23,6 @@ import binascii
 import json
 import os
 import re
-import secrets
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +40,8 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
+
+from gateway.files import UnsafeFileError, create_exclusively, require_not_writable_by_others
 
 ALG = "ed25519"
 PRIVATE_SUFFIX = ".key"
@@ -239,8 +240,9 @@ def load_signing_key(path: Path) -> SigningKey:
 
 
 def load_public_key(path: Path) -> PublicKey:
-    """Load a published ``.pub.json`` key."""
+    """Load a published ``.pub.json`` key; refuse one that group or others may rewrite."""
     try:
+        require_not_writable_by_others(path, "public key file")
         data = path.read_bytes()
     except FileNotFoundError:
         raise KeyFileError(
@@ -248,6 +250,8 @@ def load_public_key(path: Path) -> PublicKey:
         ) from None
     except OSError as exc:
         raise KeyFileError(f"public key file {path} cannot be read: {exc.strerror}") from None
+    except UnsafeFileError as exc:
+        raise KeyFileError(str(exc)) from None
     doc = _parse_json(path, data)
     if "private_key" in doc:
         raise KeyFileError(
@@ -272,29 +276,10 @@ def _json_bytes(doc: Mapping[str, str]) -> bytes:
 
 
 def _create_exclusively(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode`` from birth, complete or not at all, never replacing a file.
-
-    The data goes to a temporary file opened with the final mode, then a hard link publishes it:
-    unlike rename, link fails when the target exists, so a concurrent writer cannot be clobbered.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise KeyFileError(f"{path} already exists; refusing to overwrite a key file") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        create_exclusively(path, data, mode)
+    except FileExistsError:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite a key file") from None
 
 
 def _read_owner_only(path: Path) -> bytes:

@@ -20,12 +20,12 @@ from prometheus_client.context_managers import Timer
 from prometheus_client.metrics_core import Metric
 
 Direction = Literal["outbound", "inbound"]
-Outcome = Literal["forwarded", "delivered", "rejected", "quarantined", "duplicate"]
+Outcome = Literal["forwarded", "delivered", "rejected", "quarantined", "duplicate", "held"]
 Stage = Literal["validate", "sign", "verify", "policy", "archive", "publish", "confirm"]
 
 DIRECTIONS: Final[tuple[Direction, ...]] = ("outbound", "inbound")
 OUTCOMES: Final[dict[Direction, tuple[Outcome, ...]]] = {
-    "outbound": ("forwarded", "rejected", "quarantined", "duplicate"),
+    "outbound": ("forwarded", "rejected", "quarantined", "duplicate", "held"),
     "inbound": ("delivered", "rejected", "quarantined", "duplicate"),
 }
 STAGES: Final[tuple[Stage, ...]] = (

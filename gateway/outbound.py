@@ -1,16 +1,17 @@
 """Outbound decisions: what happens to one submission, as a pure function.
 
 Order matters and is part of the contract: size, AMQP properties, schema, types only the gateway
-makes, route, liaison officer, the third-party rule, the recipient's copy of our roster, and only
-then stamping and signing. The first failing check names the reason; nothing that fails a check
-is signed. The recipient's copy comes after the third-party rule so that a route the rule stops
-is quarantined (and can be released by consent) rather than refused.
+makes, route, roster administrators, liaison officer, the third-party rule, the recipient's copy
+of our roster, the release review, and only then stamping and signing. The first failing check
+names the reason; nothing that fails a check is signed. The recipient's copy comes after the
+third-party rule so that a route the rule stops is quarantined (and can be released by consent)
+rather than refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from gateway.attachment_content import UNPACK_REFUSED
 from gateway.consent import RouteDecision, decide_route
 from gateway.keys import SigningKey
 from gateway.provenance import KnownEnvelope, known_from_envelope
+from gateway.review import DEFAULT_THRESHOLD, ReviewMode, ReviewNeed, resemblances, review_need
 from gateway.signing import sign_envelope_with_digest
 from gateway.stamping import stamp
 from gateway.state import PartyState
@@ -28,6 +30,10 @@ JSON = "application/json"
 # A receipt is the gateway's own signed word that it delivered an envelope: a back-office system
 # that could submit one would make its gateway vouch for deliveries that never happened.
 GATEWAY_ONLY_TYPES = frozenset({"receipt"})
+# A liaison.assignment accredits an officer at both Parties: only the systems the configuration
+# names as roster administrators may submit one.
+ROSTER_TYPES = frozenset({"liaison.assignment"})
+NOT_ROSTER_ADMIN = "roster.not_an_administrator"
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,15 @@ class Accepted:
     known: KnownEnvelope
 
 
-OutboundDecision = Accepted | Rejected | Blocked
+@dataclass(frozen=True)
+class Held:
+    """Allowed by the third-party rule, but waiting for a person's release (gateway.review)."""
+
+    submission: Submission
+    need: ReviewNeed
+
+
+OutboundDecision = Accepted | Rejected | Blocked | Held
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,12 @@ class OutboundContext:
     state: PartyState
     now: datetime
     new_id: Callable[[], str]
+    roster_admins: frozenset[str] = frozenset()
+    # Counterparties that get a gateway-made submission_id: the AMQP message_id is chosen by a
+    # back-office system, and carried unchecked it is a field no detector looks at.
+    third_parties: frozenset[str] = frozenset()
+    review: Mapping[str, ReviewMode] = field(default_factory=dict)
+    review_threshold: float = DEFAULT_THRESHOLD
 
 
 def _check_delivery(delivery: Delivery, ctx: OutboundContext) -> Rejected | None:
@@ -144,7 +164,25 @@ def route_of(known: KnownEnvelope, ctx: OutboundContext) -> RouteDecision:
     )
 
 
-def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecision:
+def review_of(known: KnownEnvelope, ctx: OutboundContext) -> ReviewNeed | None:
+    """Whether a submission the rule allowed waits for a person (see gateway.review)."""
+    mode = ctx.review.get(known.recipient, "off")
+    if mode == "off":
+        return None
+    return review_need(
+        known,
+        mode=mode,
+        found=resemblances(known, ctx.state.provenance, ctx.review_threshold),
+        this_party=ctx.party,
+        registry=ctx.state.consent,
+        at=ctx.now,
+    )
+
+
+def decide_submission(
+    delivery: Delivery, ctx: OutboundContext, *, reviewed: bool = False
+) -> OutboundDecision:
+    """``reviewed``: a person released it (gateway.review); every other check runs again."""
     rejected = _check_delivery(delivery, ctx)
     if rejected is not None:
         return rejected
@@ -161,17 +199,26 @@ def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecis
             "route.unknown_recipient",
             f"recipient {submission.recipient} is not a configured counterparty",
         )
+    assert delivery.message_id is not None
+    assert delivery.user_id is not None
+    if submission.type in ROSTER_TYPES and delivery.user_id not in ctx.roster_admins:
+        return Rejected(
+            NOT_ROSTER_ADMIN,
+            f"system {delivery.user_id} is not one of the roster administrators "
+            f"(config key roster_admins) and may not submit {submission.type}",
+        )
     rejected = _check_officer(submission, ctx)
     if rejected is not None:
         return rejected
-    assert delivery.message_id is not None
-    assert delivery.user_id is not None
+    envelope_id = ctx.new_id()
     envelope = stamp(
         submission,
         party=ctx.party,
         system=delivery.user_id,
-        submission_id=delivery.message_id,
-        envelope_id=ctx.new_id(),
+        submission_id=envelope_id
+        if submission.recipient in ctx.third_parties
+        else delivery.message_id,
+        envelope_id=envelope_id,
         created_at=ctx.now,
     )
     known = known_from_envelope(envelope, received=False)
@@ -183,5 +230,8 @@ def decide_submission(delivery: Delivery, ctx: OutboundContext) -> OutboundDecis
     rejected = _check_announced(submission, ctx)
     if rejected is not None:
         return rejected
+    need = None if reviewed else review_of(known, ctx)
+    if need is not None:
+        return Held(submission, need)
     signed, digest = sign_envelope_with_digest(envelope, ctx.signing_key)
     return Accepted(submission, signed, digest, known)

@@ -40,7 +40,7 @@ from gateway.outgoing import Outgoing
 from gateway.provenance import known_from_envelope
 from gateway.signing import SignatureError, verify_envelope
 
-Action = Literal["replay", "release", "submit"]
+Action = Literal["replay", "release", "submit", "review_release", "review_refuse"]
 Target = Literal["deliver", "peer", "reprocess"]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 TARGETS: Final[tuple[Target, ...]] = get_args(Target)
@@ -67,6 +67,9 @@ REPLAYABLE: Final[Mapping[Target, tuple[str, frozenset[str]]]] = {
 # quarantined submission with one of these is no longer waiting for release.
 PASSED: Final = frozenset({"replayed", "released"})
 REQUEST_KINDS: Final = ("replay", "release")
+REVIEW_ACTIONS: Final = frozenset({"review_release", "review_refuse"})
+MAX_OFFICER_LENGTH: Final = 64
+MAX_NOTE_LENGTH: Final = 2000
 
 
 class RequestError(Exception):
@@ -87,6 +90,8 @@ class ControlRequest:
     seq: int | None = None
     target: Target | None = None
     submission: Mapping[str, Any] | None = None
+    officer: str | None = None  # review: the person releasing or refusing
+    note: str | None = None  # review: why it is refused
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -96,6 +101,8 @@ class ControlRequest:
                 "seq": self.seq,
                 "target": self.target,
                 "submission": dict(self.submission) if self.submission is not None else None,
+                "officer": self.officer,
+                "note": self.note,
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -104,6 +111,8 @@ class ControlRequest:
     @property
     def record_kind(self) -> str:
         """The kind of the archive record that documents this request."""
+        if self.action in REVIEW_ACTIONS:
+            return "review"
         return "release" if self.action == "release" else "replay"
 
 
@@ -117,6 +126,23 @@ def release_request(request_id: str, seq: int) -> ControlRequest:
 
 def submit_request(request_id: str, submission: Mapping[str, Any]) -> ControlRequest:
     return ControlRequest(request_id, "submit", submission=submission)
+
+
+def review_release_request(request_id: str, seq: int, officer: str) -> ControlRequest:
+    return ControlRequest(request_id, "review_release", seq=seq, officer=officer)
+
+
+def review_refuse_request(request_id: str, seq: int, officer: str, note: str) -> ControlRequest:
+    return ControlRequest(request_id, "review_refuse", seq=seq, officer=officer, note=note)
+
+
+def _text_member(data: Mapping[str, Any], name: str, limit: int, action: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise RequestError(
+            MALFORMED, f"action {action} needs {name}, a non-empty string of at most {limit}"
+        )
+    return value.strip()
 
 
 def request_id_of(body: bytes) -> str | None:
@@ -150,6 +176,13 @@ def parse_control_request(body: bytes) -> ControlRequest:
     seq = data.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         raise RequestError(MALFORMED, f"action {action} needs seq, a positive archive seq")
+    if action == "review_release":
+        officer = _text_member(data, "officer", MAX_OFFICER_LENGTH, action)
+        return review_release_request(request_id, seq, officer)
+    if action == "review_refuse":
+        officer = _text_member(data, "officer", MAX_OFFICER_LENGTH, action)
+        note = _text_member(data, "note", MAX_NOTE_LENGTH, action)
+        return review_refuse_request(request_id, seq, officer, note)
     target = data.get("target")
     if action == "release":
         if target not in (None, "reprocess"):
@@ -296,6 +329,11 @@ def reprocess_delivery(record: Record) -> Delivery | Refusal:
     refusal = check_replayable(record, "reprocess")
     if refusal is not None:
         return refusal
+    return archived_delivery(record)
+
+
+def archived_delivery(record: Record) -> Delivery:
+    """An archived submission (rejected, quarantined or held) as it first arrived."""
     return Delivery(
         body=record.payload,
         message_id=record.message_id,

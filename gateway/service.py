@@ -33,6 +33,7 @@ from gateway.metrics import QUEUES, GatewayMetrics
 from gateway.outbound import OutboundContext
 from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
+from gateway.tls import Endpoint
 from gateway.workers.batches import Batcher
 from gateway.workers.control import ControlWorker
 from gateway.workers.inbound import InboundWorker
@@ -107,6 +108,9 @@ class Gateway:
                 f"of {config.party}'s own keys"
             )
         self.keyring = load_keyring(config)
+        self._endpoints = {"local": Endpoint.of(config.broker, "broker")} | {
+            c.id: Endpoint.of(c, f"counterparties.{i}") for i, c in enumerate(config.counterparties)
+        }
         self.metrics = GatewayMetrics(
             config.party,
             counterparties=[c.id for c in config.counterparties],
@@ -130,15 +134,17 @@ class Gateway:
     async def start(self) -> None:
         await self.archive.open()
         await self._rebuild_state()
+        local = self._endpoints["local"]
         self._local = await amqp.connect(
-            self.config.broker.url,
+            local.url,
             f"gateway {self.config.party} local",
             self._on_broker_state("local"),
             heartbeat=self.config.broker.heartbeat_s,
+            ssl_context=local.ssl_context,
         )
         await self._status_publisher.open(self._local)
         for counterparty in self.config.counterparties:
-            self._spawn(self._link(counterparty.id, counterparty.url))
+            self._spawn(self._link(counterparty.id))
         outbound_channel = await self._transactional_channel()
         inbound_channel = await self._transactional_channel()
         broker = self.config.broker
@@ -181,6 +187,7 @@ class Gateway:
             inbound_context=self._inbound_context,
             on_state_lost=self._lose_state,
             prepare=self._prepare,
+            review_roles=self.config.review.roles,
         )
         self._workers = [outbound, inbound, control]
         self._worker_tasks = [asyncio.ensure_future(worker.run()) for worker in self._workers]
@@ -221,14 +228,16 @@ class Gateway:
 
         return changed
 
-    async def _link(self, party: str, url: str) -> None:
+    async def _link(self, party: str) -> None:
         self.metrics.set_broker_connected(party, False)
+        endpoint = self._endpoints[party]
         connection = await amqp.connect(
-            url,
+            endpoint.url,
             f"gateway {self.config.party} to {party}",
             self._on_broker_state(party),
             heartbeat=self.config.broker.heartbeat_s,
             fail_fast=False,
+            ssl_context=endpoint.ssl_context,
         )
         self._links[party] = connection
         await self.publishers[party].open(connection)
@@ -254,7 +263,11 @@ class Gateway:
                 async for record in archive.iter_records(after_seq=self._applied_seq):
                     if record.seq not in archive.own:
                         self.state.replay_record(
-                            record.kind, record.outcome, record.payload, record.occurred_at
+                            record.kind,
+                            record.outcome,
+                            record.payload,
+                            record.occurred_at,
+                            message_id=record.message_id,
                         )
                     head = max(head, record.seq)
             self._applied_seq = head
@@ -265,7 +278,13 @@ class Gateway:
         count = 0
         async with self.archive.lock:
             async for record in self.archive.iter_records():
-                state.replay_record(record.kind, record.outcome, record.payload, record.occurred_at)
+                state.replay_record(
+                    record.kind,
+                    record.outcome,
+                    record.payload,
+                    record.occurred_at,
+                    message_id=record.message_id,
+                )
                 count += 1
                 self._applied_seq = record.seq
             self.archive.own.clear()
@@ -282,6 +301,12 @@ class Gateway:
             state=self.state,
             now=now,
             new_id=new_envelope_id,
+            roster_admins=frozenset(self.config.roster_admins),
+            third_parties=frozenset(
+                c.id for c in self.config.counterparties if c.role == "third-party"
+            ),
+            review={c.id: c.review for c in self.config.counterparties},
+            review_threshold=self.config.review.threshold,
         )
 
     def _inbound_context(self, now: datetime) -> InboundContext:

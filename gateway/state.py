@@ -86,11 +86,24 @@ class PartyState:
                 # A body the registry cannot read grants nothing; it must not stop a rebuild.
                 log.warning("state.consent_unreadable", envelope_id=envelope["id"], reason=str(exc))
 
-    def replay_record(self, kind: str, outcome: str, payload: bytes, occurred_at: datetime) -> None:
-        """Rebuild from one archived record (kinds and outcomes of the workers' entries)."""
+    def replay_record(
+        self,
+        kind: str,
+        outcome: str,
+        payload: bytes,
+        occurred_at: datetime,
+        *,
+        message_id: str | None = None,
+    ) -> None:
+        """Rebuild from one archived record (kinds and outcomes of the workers' entries).
+
+        ``message_id`` is the record's: toward a third party the envelope carries a
+        gateway-made submission_id, not the back-office system's message_id.
+        """
         if kind == "envelope.out" and outcome == "sent":
             envelope = json.loads(payload)
-            self.sent(envelope, envelope["originator"]["submission_id"], occurred_at)
+            submission_id = message_id or envelope["originator"]["submission_id"]
+            self.sent(envelope, submission_id, occurred_at)
         elif kind == "envelope.in" and outcome == "delivered":
             self.received(json.loads(payload), occurred_at)
         elif kind == "receipt.in" and outcome == "delivered":

@@ -5,6 +5,7 @@ Names here are part of contract v1: changing one needs a new contract version.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,8 +106,10 @@ async def declare_internal(channel: AbstractChannel, max_length: int) -> None:
     await queue.bind(exchange, routing_key="#")
 
 
-async def provision(url: str, submit_max_length: int) -> None:
-    connection = await aio_pika.connect(url)
+async def provision(
+    url: str, submit_max_length: int, ssl_context: ssl.SSLContext | None = None
+) -> None:
+    connection = await aio_pika.connect(url, ssl_context=ssl_context)
     async with connection:
         channel = await connection.channel()
         await declare(channel, submit_max_length)

@@ -32,6 +32,7 @@ from gateway.archive.chain import GENESIS, ChainVerifier
 from gateway.archive.records import format_time, parse_time, record_from_json, record_to_json
 from gateway.archive.store import ArchiveStore
 from gateway.archive.verify import envelope_problem, signed_envelope
+from gateway.files import open_private
 from gateway.keys import ALG, Keyring, SigningKey
 
 FORMAT = "liaison-gateway-archive-bundle"
@@ -124,7 +125,7 @@ async def export_bundle(
     chain = ChainVerifier(first_seq - 1, prev_hash)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("wb") as handle:
+        with open_private(tmp) as handle:
             writer = _HashingWriter(handle)
             writer.write(_line({"header": header}))
             last_seq: int | None = None

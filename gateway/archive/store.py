@@ -39,6 +39,7 @@ from gateway.archive.chain import record_hash
 from gateway.archive.migrations import migrate
 from gateway.archive.records import DUPLICATE, Appended, Entry, Record, clean_text
 from gateway.archive.schema import HEAD_ID, claims, head, records
+from gateway.files import private_database
 
 log = structlog.get_logger(__name__)
 
@@ -141,10 +142,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     # transaction begins (the documented SQLAlchemy recipe for aiosqlite).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # First: switching to WAL needs a lock, and a replica opening the same file at the same
+    # moment must make this one wait, not fail with "database is locked".
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     # FULL: a commit is on disk before append returns, which is what allows the ack.
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -212,7 +215,7 @@ class ArchiveStore:
     async def open(self) -> None:
         """Create or migrate the schema; safe to run from several processes at once."""
         if self._is_sqlite and self.url.database:
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            private_database(Path(self.url.database))
         async with self._write() as conn:
             applied = await conn.run_sync(migrate)
         log.info(

@@ -27,9 +27,9 @@ def instant(text: str) -> datetime:
 
 
 def _command_modules() -> list[ModuleType]:
-    from gateway.cli import archive, consent, contracts, keys, replay, run
+    from gateway.cli import archive, certs, consent, contracts, keys, replay, review, run
 
-    return [run, contracts, keys, archive, consent, replay]
+    return [run, contracts, keys, certs, archive, consent, replay, review]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,7 @@ from gateway.replay import (
     release_request,
     submit_request,
 )
+from gateway.tls import local_endpoint
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -175,7 +176,7 @@ def _consent_submission(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _ask(config: GatewayConfig, request: ControlRequest, timeout: float) -> dict[str, Any]:
-    async with ControlClient(config.broker.url) as client:
+    async with ControlClient(local_endpoint(config)) as client:
         await client.send(request)
         answers = await client.wait([request.request_id], timeout)
     event = answers[request.request_id]

@@ -41,6 +41,7 @@ from gateway.replay import (
     result_of,
     summary,
 )
+from gateway.tls import local_endpoint
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -216,7 +217,7 @@ async def send_plan(
         def progress(_: Answer) -> None:
             bar.update(1)
 
-        async with ControlClient(config.broker.url, on_answer=progress) as client:
+        async with ControlClient(local_endpoint(config), on_answer=progress) as client:
             started = time.monotonic()
             for index, planned in enumerate(plan.planned):
                 await asyncio.sleep(pause_before(index, rate, time.monotonic() - started))

@@ -12,6 +12,7 @@ from gateway import topology
 from gateway.config import load_config
 from gateway.logging import configure_logging
 from gateway.service import Gateway
+from gateway.tls import local_endpoint
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +54,9 @@ def _run(args: argparse.Namespace) -> int:
 def _provision(args: argparse.Namespace) -> int:
     for path in args.config:
         config = load_config(path)
-        asyncio.run(topology.provision(config.broker.url, config.limits.submit_queue_max_length))
+        local = local_endpoint(config)
+        limit = config.limits.submit_queue_max_length
+        asyncio.run(topology.provision(local.url, limit, local.ssl_context))
         print(f"provisioned {config.party} ({path})")
     return 0
 

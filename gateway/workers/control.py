@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from gateway.outbound import (
     Accepted,
     Blocked,
     Delivery,
+    Held,
     OutboundContext,
     Rejected,
     decide_submission,
@@ -42,6 +43,7 @@ from gateway.outgoing import Outgoing
 from gateway.replay import (
     MALFORMED,
     OPERATOR_SYSTEM,
+    REVIEW_ACTIONS,
     UNAUTHORIZED,
     UNKNOWN_RECORD,
     ControlRequest,
@@ -61,27 +63,11 @@ from gateway.replay import (
 )
 from gateway.stamping import new_envelope_id
 from gateway.workers.batches import Batcher
-from gateway.workers.outbound import RETRY_DELAYS_S, Item, entry_for, submission_key
+from gateway.workers.outbound import RETRY_DELAYS_S, Item, entry_for, held_status, submission_key
+from gateway.workers.outcomes import Outcome, Send
+from gateway.workers.review import ReviewDecider
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Send:
-    recipient: str
-    envelope: Mapping[str, Any]
-    headers: Mapping[str, str]
-
-
-@dataclass
-class Outcome:
-    """What one request leads to, in the order it happens."""
-
-    result: str
-    entries: list[Entry] = field(default_factory=list)  # archived before anything leaves
-    send: Send | None = None  # to a counterparty, once archived
-    done: list[Entry] = field(default_factory=list)  # archived once the counterparty confirmed
-    effects: list[Outgoing] = field(default_factory=list)  # committed with the ack
 
 
 def _quarantine_copy(
@@ -119,6 +105,7 @@ class ControlWorker:
         inbound_context: Callable[[datetime], InboundContext],
         on_state_lost: Callable[[], Any],
         prepare: Callable[[], Awaitable[None]],
+        review_roles: Collection[str] = ("liaison officer",),
     ) -> None:
         self._party = party
         self._user = gateway_user
@@ -132,6 +119,14 @@ class ControlWorker:
         self._inbound_context = inbound_context
         self._on_state_lost = on_state_lost
         self._prepare = prepare
+        self._review = ReviewDecider(
+            party=party,
+            gateway_user=gateway_user,
+            archive=archive,
+            metrics=metrics,
+            roles=review_roles,
+            outbound_context=outbound_context,
+        )
         self._batcher = Batcher(1, 0.0)
         self._stopping = asyncio.Event()
 
@@ -196,6 +191,8 @@ class ControlWorker:
         if record is None:
             refusal = Refusal(UNKNOWN_RECORD, f"the archive has no record {request.seq}")
             return self._refused(request, body, None, refusal, now)
+        if request.action in REVIEW_ACTIONS:
+            return await self._review.decide(message, request, record, now)
         if request.target == "deliver":
             return self._redeliver(request, body, record, now)
         if request.target == "peer":
@@ -320,7 +317,8 @@ class ControlWorker:
         result = decide_resend(record, ctx, self._own_keys, self._max_age)
         if isinstance(result, Refusal):
             return self._refused(request, body, record, result, now)
-        submission_id = str(result.envelope["originator"].get("submission_id"))
+        # The record's message_id: toward a third party the envelope's submission_id is ours.
+        submission_id = record.message_id or str(result.envelope["originator"]["submission_id"])
         envelope_id, type_ = str(result.envelope["id"]), str(result.envelope["type"])
         if isinstance(result, ResendBlocked):
             route = result.route
@@ -442,13 +440,16 @@ class ControlWorker:
         self,
         request: ControlRequest,
         item: Item,
-        decision: Accepted | Blocked | Rejected,
+        decision: Accepted | Blocked | Rejected | Held,
         now: datetime,
     ) -> Outcome:
         """An operator's submission, archived and answered as the outbound worker would."""
         delivery = item.delivery
         entry = entry_for(item, self._party, now)
         rid = request.request_id
+        if isinstance(decision, Held):
+            event = replace(held_status(decision, rid, now), correlation_id=rid)
+            return Outcome("held", entries=[entry], effects=[event])
         if isinstance(decision, Accepted):
             env = decision.envelope
             event = answer(
@@ -496,11 +497,26 @@ class ControlWorker:
         request: ControlRequest,
         item: Item,
         record: Record,
-        decision: Accepted | Blocked | Rejected,
+        decision: Accepted | Blocked | Rejected | Held,
         now: datetime,
     ) -> Outcome:
         """An archived submission decided again: forwarded now, or held with the new reason."""
         rid, body = request.request_id, item.message.body
+        if isinstance(decision, Held):
+            # It passes the rule now but waits for a person: a held record of its own.
+            held = entry_for(item, self._party, now)
+            step = request_entry(
+                request,
+                "held",
+                at=now,
+                body=body,
+                system=self._user,
+                record=record,
+                reason=decision.need.reason,
+                detail=decision.need.detail,
+            )
+            event = replace(held_status(decision, record.message_id, now), correlation_id=rid)
+            return Outcome("held", entries=[held, step], effects=[event])
         if isinstance(decision, Accepted):
             env = decision.envelope
             sent = entry_for(item, self._party, now)

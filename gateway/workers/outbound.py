@@ -28,18 +28,23 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from gateway import outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
-from gateway.archive import Appended, ArchiveStore, Entry
+from gateway.archive import Appended, ArchiveStore, Entry, Record
+from gateway.consent import RouteDecision
 from gateway.metrics import GatewayMetrics
 from gateway.outbound import (
     Accepted,
     Blocked,
     Delivery,
+    Held,
     OutboundContext,
     OutboundDecision,
     Rejected,
     decide_submission,
+    route_of,
 )
 from gateway.outgoing import Outgoing
+from gateway.provenance import known_from_envelope
+from gateway.review import held_headers
 from gateway.stamping import new_envelope_id
 from gateway.workers.batches import Batcher, Hold, delivery_attempt
 
@@ -75,6 +80,10 @@ class Item:
     decision: OutboundDecision | None = None
     appended: Appended | None = None
     retry: bool = False  # its decision failed unexpectedly and it has attempts left
+    # A redelivered submission that already became an envelope: that envelope again, if the
+    # third-party rule still lets it go (resend), or why it no longer does (resend_blocked).
+    resend: dict[str, Any] | None = None
+    resend_blocked: RouteDecision | None = None
 
 
 def entry_for(item: Item, party: str, now: datetime) -> Entry:
@@ -100,19 +109,34 @@ def entry_for(item: Item, party: str, now: datetime) -> Entry:
             derived_from=tuple(env["derived_from"]),
             **common,
         )
+    if isinstance(decision, Blocked | Held):
+        submission = decision.submission
+        common.update(
+            payload=d.body,
+            type=submission.type,
+            provider=party,
+            recipient=submission.recipient,
+            correlation_id=submission.correlation_id,
+            derived_from=submission.derived_from,
+        )
     if isinstance(decision, Blocked):
         route = decision.route
         return Entry(
             kind="submission",
             outcome="quarantined",
-            payload=d.body,
-            type=decision.submission.type,
-            provider=party,
-            recipient=decision.submission.recipient,
-            correlation_id=decision.submission.correlation_id,
             reason=route.reason,
             detail=route.detail,
-            derived_from=decision.submission.derived_from,
+            **common,
+        )
+    if isinstance(decision, Held):
+        # The archive is where held submissions wait: it survives restarts and is what
+        # ``gateway review`` reads, with or without the gateway running.
+        return Entry(
+            kind="submission",
+            outcome="held",
+            reason=decision.need.reason,
+            detail=decision.need.detail,
+            headers=held_headers(decision.need, decision.submission.officer),
             **common,
         )
     assert isinstance(decision, Rejected)
@@ -179,6 +203,7 @@ class OutboundWorker:
         if settled is None or not settled[0]:
             return
         items, now = settled
+        self._check_resends(items, now)
         sent = await self._forward(items)
         if not sent:
             await self._give_back(items)
@@ -294,18 +319,27 @@ class OutboundWorker:
                 item.decision = None
                 self._on_state_lost()
 
+    def _check_resends(self, items: list[Item], now: datetime) -> None:
+        """A redelivered submission that already became an envelope sends the same envelope
+        again (same id, so the receiver's de-duplication makes it harmless), but only if the
+        third-party rule still allows it now: the provider may have revoked its consent."""
+        ctx = self._context(now)
+        for item in items:
+            original = item.appended.original if item.appended else None
+            if item.decision is not None or original is None:
+                continue
+            if original.kind == "envelope.out" and original.outcome == "sent":
+                resend, blocked = resend_of(original, ctx)
+                item.resend, item.resend_blocked = resend, blocked
+
     def _frames(self, items: list[Item]) -> dict[str, list[dict[str, Any]]]:
         frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for item in items:
             if isinstance(item.decision, Accepted):
                 env = item.decision.envelope
                 frames[env["recipient"]].append(env)
-            elif item.decision is None and item.appended and item.appended.original:
-                original = item.appended.original
-                if original.kind == "envelope.out" and original.recipient:
-                    # A redelivered submission already became this envelope: send the same one
-                    # again (same id), so the receiver's de-duplication makes it harmless.
-                    frames[original.recipient].append(json.loads(original.payload))
+            elif item.decision is None and item.resend is not None:
+                frames[item.resend["recipient"]].append(item.resend)
         return frames
 
     async def _forward(self, items: list[Item]) -> bool:
@@ -397,6 +431,15 @@ class OutboundWorker:
                     "quarantined",
                     route.reason,
                 )
+            elif isinstance(decision, Held):
+                effects.append(held_status(decision, d.message_id, now))
+                self._metrics.record_outcome(
+                    "outbound",
+                    decision.submission.type,
+                    decision.submission.recipient,
+                    "held",
+                    decision.need.reason,
+                )
             elif isinstance(decision, Rejected):
                 effects.append(
                     outgoing.held_copy(
@@ -423,6 +466,8 @@ class OutboundWorker:
                 self._metrics.record_outcome(
                     "outbound", "unknown", "none", "rejected", decision.reason
                 )
+            elif item.resend_blocked is not None:
+                effects.append(self._resend_blocked(item, now))
             else:
                 original = item.appended.original if item.appended else None
                 effects.append(
@@ -443,7 +488,9 @@ class OutboundWorker:
                     "duplicate",
                 )
             envelope = decision.envelope if isinstance(decision, Accepted) else None
-            submission = decision.submission if isinstance(decision, Accepted | Blocked) else None
+            submission = (
+                decision.submission if isinstance(decision, Accepted | Blocked | Held) else None
+            )
             log.info(
                 "outbound.decided",
                 message_id=d.message_id,
@@ -454,9 +501,35 @@ class OutboundWorker:
                 decision=type(decision).__name__.lower() if decision else "duplicate",
                 reason=decision.route.reason
                 if isinstance(decision, Blocked)
+                else decision.need.reason
+                if isinstance(decision, Held)
                 else getattr(decision, "reason", None),
             )
         return effects
+
+    def _resend_blocked(self, item: Item, now: datetime) -> Outgoing:
+        route = item.resend_blocked
+        original = item.appended.original if item.appended else None
+        assert route is not None
+        assert original is not None
+        for provider in sorted({provider for provider, _ in route.missing}):
+            self._metrics.record_consent_block(provider, original.recipient or "none")
+        self._metrics.record_outcome(
+            "outbound",
+            original.type or "unknown",
+            original.recipient or "none",
+            "quarantined",
+            route.reason,
+        )
+        return outgoing.status(
+            "blocked",
+            at=now,
+            submission_id=item.delivery.message_id,
+            envelope_id=original.envelope_id,
+            type=original.type,
+            reason=route.reason,
+            detail=f"not re-sent: {route.detail}",
+        )
 
     async def _commit(self, items: list[Item], now: datetime) -> None:
         effects = self._local_effects(items, now)
@@ -472,3 +545,28 @@ class OutboundWorker:
                 await self._channel.nack(item.message)
             except Exception:  # the channel is gone; the broker requeues on its own
                 return
+
+
+def resend_of(
+    original: Record, ctx: OutboundContext
+) -> tuple[dict[str, Any] | None, RouteDecision | None]:
+    """The archived envelope ``original`` if the third-party rule lets it go again now, else
+    the refusal; the same check as a new submission's (``route_of``)."""
+    envelope = json.loads(original.payload)
+    route = route_of(known_from_envelope(envelope, received=False), ctx)
+    if not route.allowed:
+        return None, route
+    return envelope, None
+
+
+def held_status(decision: Held, submission_id: str | None, now: datetime) -> Outgoing:
+    """The ``held`` status of a submission waiting for review."""
+    return outgoing.status(
+        "held",
+        at=now,
+        submission_id=submission_id,
+        envelope_id=None,
+        type=decision.submission.type,
+        reason=decision.need.reason,
+        detail=decision.need.detail,
+    )

@@ -130,3 +130,44 @@ def test_systemd_unit_is_one_hardened_instance_per_party() -> None:
     assert directives["ReadWritePaths"] == ["/var/lib/liaison-gateway/%i"]
     assert directives["Restart"] == ["on-failure"]
     assert directives.get("DynamicUser") == ["yes"] or directives.get("User", ["root"]) != ["root"]
+
+
+@pytest.mark.parametrize("service", sorted(GATEWAYS))
+def test_gateway_passwords_are_docker_secrets_and_links_are_tls(service: str) -> None:
+    compose = _compose()
+    spec = compose["services"][service]
+    config = load_config(_mounted_config(service))
+    links = {"BROKER": config.broker} | {
+        f"COUNTERPARTIES__{i}": c for i, c in enumerate(config.counterparties)
+    }
+    for key, link in links.items():
+        assert link.tls is not None, key
+        assert urlsplit(link.url).scheme == "amqps", key
+        assert urlsplit(link.url).password is None, f"{key} has its password in the file"
+        secret_path = spec["environment"][f"GATEWAY_{key}__PASSWORD_FILE"]
+        secret = secret_path.removeprefix("/run/secrets/")
+        assert secret in spec["secrets"], key
+        user = urlsplit(link.url).username
+        assert (DEPLOY / compose["secrets"][secret]["file"]).read_text().strip() == user
+        for path in (link.tls.ca, link.tls.cert, link.tls.key):
+            assert path.parent == Path("/etc/gateway/tls")
+    assert "tls:/etc/gateway/tls:ro" in spec["volumes"]
+
+
+def test_systemd_unit_takes_passwords_from_credentials() -> None:
+    lines = SYSTEMD_UNIT.read_text(encoding="utf-8").splitlines()
+    loaded = {
+        line.split("=", 1)[1].split(":", 1)[0]
+        for line in lines
+        if line.startswith("LoadCredential=")
+    }
+    pointed = {
+        line.split("=", 2)[1]: line.split("=", 2)[2]
+        for line in lines
+        if line.startswith("Environment=GATEWAY_")
+    }
+    assert pointed == {
+        "GATEWAY_BROKER__PASSWORD_FILE": "%d/broker-password",
+        "GATEWAY_COUNTERPARTIES__0__PASSWORD_FILE": "%d/partner-password",
+    }
+    assert {value.removeprefix("%d/") for value in pointed.values()} == loaded

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import aio_pika
 import pytest
+from aio_pika.abc import AbstractIncomingMessage
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -43,8 +44,8 @@ from gateway.workers.inbound import compact
 from tests.faults.conftest import CICA_VHOST, SCO_RATS_VHOST
 from tests.faults.outages import queue_total
 from tests.integration.conftest import Network
-from tests.support.broker import Vhost
-from tests.support.parties import HOST, assignment, share, submission, write_config
+from tests.support.broker import Collector, Vhost
+from tests.support.parties import HOST, Desk, assignment, share, submission, write_config
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.broker]
@@ -202,6 +203,7 @@ def judge(keys_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Judge:
         state=PartyState("CICA"),
         now=now,
         new_id=new_envelope_id,
+        roster_admins=frozenset(cica.roster_admins),
     )
     inbound = InboundContext(
         party="SCO-RATS",
@@ -473,6 +475,9 @@ async def test_bad_input_ends_in_gw_rejected_while_good_messages_flow(
     )
     await wait_until(lambda: len(inbox.messages) >= len(good), timeout=60, message="good ones")
     await wait_until(settled, timeout=30, message="queues to settle")
+    await send_good(-1)
+    await inbox.wait_for(body_submitted_as("good--1"), what="the last good message")
+    await reject_sentinels(desk, cica_rejected, sco_rejected)
 
     reasons = {
         m.message_id: (m.headers or {}).get(topology.REASON_HEADER) for m in cica_rejected.messages
@@ -484,13 +489,40 @@ async def test_bad_input_ends_in_gw_rejected_while_good_messages_flow(
         if reasons.get(message_id) != case.reason
     }
     assert not wrong, f"(got, expected) per case: {wrong}"
-    assert len(cica_rejected.messages) == len(submits)
-    got = Counter(str((m.headers or {}).get(topology.REASON_HEADER)) for m in sco_rejected.messages)
+    assert len(cica_rejected.messages) == len(submits) + 1
+    got = Counter(
+        str((m.headers or {}).get(topology.REASON_HEADER))
+        for m in sco_rejected.messages
+        if m.message_id != SENTINEL
+    )
     assert got == Counter(case.reason for case in frames)
     for message in [*cica_rejected.messages, *sco_rejected.messages]:
         assert (message.headers or {}).get(topology.DETAIL_HEADER), message.message_id
     delivered = sorted(body["originator"]["submission_id"] for body in inbox.bodies())
     assert delivered == sorted(good)
+
+
+SENTINEL = "sentinel"
+
+
+def body_submitted_as(submission_id: str) -> Callable[[AbstractIncomingMessage], bool]:
+    return lambda m: json.loads(m.body)["originator"]["submission_id"] == submission_id
+
+
+async def reject_sentinels(desk: Desk, cica_rejected: Collector, sco_rejected: Collector) -> None:
+    """One more bad submission and one more bad frame, last on their paths: once both are
+    refused, a late extra rejection of the fuzz cases would have shown up before them."""
+    await desk.publish_raw(b"the sentinel, not json", message_id=SENTINEL)
+    peer = await aio_pika.connect(f"amqp://{PEER}:{PEER}@{HOST}/{SCO_RATS_VHOST}")
+    async with peer:
+        channel = await peer.channel(publisher_confirms=True)
+        inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
+        await inbound.publish(
+            aio_pika.Message(b"the sentinel, not a frame", message_id=SENTINEL, user_id=PEER),
+            routing_key="",
+        )
+    await cica_rejected.wait_for_ids([SENTINEL])
+    await sco_rejected.wait_for_ids([SENTINEL])
 
 
 async def settled() -> bool:

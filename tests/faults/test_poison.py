@@ -23,7 +23,7 @@ from gateway.workers import inbound as inbound_worker
 from gateway.workers import outbound as outbound_worker
 from tests.integration.conftest import Network
 from tests.support.broker import Vhost
-from tests.support.parties import assignment, share, submission
+from tests.support.parties import assignment, share, submission, through_sentinel
 from tests.support.services import ADMIN_URL
 from tests.support.waiting import wait_until
 
@@ -82,6 +82,7 @@ async def test_a_submission_failing_every_time_is_rejected_after_max_attempts(
     # The worker is still up: the messages around the poison and one more after it arrive.
     good.append(await desk.submit(share("SCO-RATS", "Long after the poison.")))
     await wait_until(lambda: len(inbox.messages) == len(good), message="the good ones")
+    good.append(await through_sentinel(desk, "SCO-RATS", inbox))
     assert sorted(b["originator"]["submission_id"] for b in inbox.bodies()) == sorted(good)
     cica = network.parties["CICA"].gateway
     assert cica is not None
@@ -118,6 +119,7 @@ async def test_an_envelope_failing_every_time_is_rejected_and_its_frame_delivere
     assert (copy.headers or {})[topology.REASON_HEADER] == "processing.failed"
     assert text_of(json.loads(copy.body)) == POISON
     await wait_until(lambda: len(inbox.messages) == len(good), message="the good ones")
+    good.append(await through_sentinel(desk, "SCO-RATS", inbox))
     assert sorted(b["originator"]["submission_id"] for b in inbox.bodies()) == sorted(good)
     assert len(attempts) == MAX_ATTEMPTS
     assert len(set(inbox.ids())) == len(good)

@@ -53,6 +53,8 @@ def context(state: PartyState | None = None) -> OutboundContext:
         state=state if state is not None else accredited_state("SCO-RATS", "UNOCT"),
         now=NOW,
         new_id=lambda: "01960f7e-aaaa-7bbb-8ccc-000000000001",
+        roster_admins=frozenset({"case-desk"}),
+        third_parties=frozenset({"UNOCT"}),
     )
 
 
@@ -189,6 +191,26 @@ def test_an_officer_never_announced_to_the_recipient_is_refused() -> None:
 def test_types_without_an_officer_need_no_roster() -> None:
     doc = submission("liaison.assignment", "SCO-RATS", assignment("lo-0042"))
     assert isinstance(decide(doc, context(PartyState("CICA"))), Accepted)
+
+
+def test_only_a_roster_administrator_may_submit_an_assignment() -> None:
+    doc = submission("liaison.assignment", "SCO-RATS", assignment("lo-0042"))
+    decision = decide(doc, context(PartyState("CICA")), user_id="analysis-tool")
+    assert reason(decision) == "roster.not_an_administrator"
+    assert isinstance(decision, Rejected)
+    assert "analysis-tool" in decision.detail
+
+
+def test_a_third_party_gets_the_gateways_submission_id_not_the_back_offices() -> None:
+    # A message_id chosen by a back-office system is a field no detector compares.
+    to_third = decide({**GOOD, "recipient": "UNOCT"}, message_id="the couriers' names")
+    to_partner = decide(GOOD, message_id="sub-42")
+    assert isinstance(to_third, Accepted)
+    assert isinstance(to_partner, Accepted)
+    originator = to_third.envelope["originator"]
+    assert originator["submission_id"] == to_third.envelope["id"]
+    assert "couriers" not in json.dumps(to_third.envelope)
+    assert to_partner.envelope["originator"]["submission_id"] == "sub-42"
 
 
 # --- accepted: the envelope ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from gateway import topology
 from tests.integration.conftest import Network
 from tests.support.broker import Vhost
-from tests.support.parties import HOST, assignment, share, submission
+from tests.support.parties import HOST, assignment, share, submission, through_sentinel
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
@@ -87,9 +87,10 @@ async def test_a_thousand_messages_all_arrive_none_twice(
     desk = await network.desk("CICA")
     sent = [await desk.submit(share("SCO-RATS", f"Report number {i}.")) for i in range(1000)]
     await wait_until(lambda: len(inbox.messages) >= 1000, timeout=60, message="1000 deliveries")
+    sent.append(await through_sentinel(desk, "SCO-RATS", inbox))
     submission_ids = [body["originator"]["submission_id"] for body in inbox.bodies()]
     assert sorted(submission_ids) == sorted(sent)
-    assert len(set(inbox.ids())) == 1000
+    assert len(set(inbox.ids())) == 1001
 
 
 async def test_bad_submissions_are_rejected_with_reasons_while_good_ones_flow(
@@ -145,6 +146,7 @@ async def test_a_gateway_restarted_mid_stream_loses_nothing(
     sent += [await desk.submit(share("SCO-RATS", f"Second half {i}.")) for i in range(300)]
     await cica.start()
     await wait_until(lambda: len(inbox.messages) >= 600, timeout=60, message="all 600")
+    sent.append(await through_sentinel(desk, "SCO-RATS", inbox))
     delivered = [body["originator"]["submission_id"] for body in inbox.bodies()]
     assert sorted(delivered) == sorted(sent)
 

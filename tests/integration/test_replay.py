@@ -25,6 +25,7 @@ from gateway.client import user_from_url
 from gateway.control_client import ControlClient
 from gateway.replay import release_request
 from gateway.service import Gateway
+from gateway.tls import local_endpoint
 from tests.integration.conftest import Network
 from tests.support.broker import Collector, Vhost
 from tests.support.parties import assignment, share, submission
@@ -267,7 +268,8 @@ async def test_a_quarantined_submission_released_after_a_consent_grant_goes_thro
     await wait_until(lambda: len(inbox_c.messages) == 1, message="the release at UNOCT")
     forwarded = inbox_c.bodies()[0]
     assert forwarded["derived_from"] == [envelope_id]
-    assert forwarded["originator"]["submission_id"] == message_id
+    # Toward a third party the submission_id is the gateway's, never the desk's message_id.
+    assert forwarded["originator"]["submission_id"] == forwarded["id"]
     assert forwarded["id"] in out
 
     code, out = await cli(capsys, "quarantine", "list", "--config", config)
@@ -322,6 +324,7 @@ async def test_a_replay_to_the_peer_after_consent_was_revoked_is_quarantined(
         "consent.missing",
         sent_id,
     )
+    # The archived quarantine outcome of the replay proves nothing more went to UNOCT.
     assert len(inbox_c.messages) == 1
 
 
@@ -392,7 +395,7 @@ async def test_a_rejected_submission_reprocessed_after_the_fix_is_forwarded_once
     # Released twice more (the CLI itself would skip it): the same envelope, not a new one.
     archive = gateway_of(network, "CICA").archive
     [rejected] = await records(archive, kinds=["submission"], message_ids=[message_id])
-    async with ControlClient(gateway_of(network, "CICA").config.broker.url) as client:
+    async with ControlClient(local_endpoint(gateway_of(network, "CICA").config)) as client:
         requests = [release_request(str(uuid.uuid4()), rejected.seq) for _ in range(2)]
         for request in requests:
             await client.send(request)
@@ -472,7 +475,7 @@ async def test_only_the_gateway_user_can_give_control_requests(
         aio_pika.Message(request.to_json(), message_id=request.request_id, user_id="guest"),
         routing_key="release",
     )
-    await wait_until(lambda: len(rejected.messages) == 1, message="the refused request")
+    await rejected.wait_for(lambda m: True, what="the refused request")
     assert rejected.reasons() == ["control.unauthorized"]
     archive = gateway_of(network, "SCO-RATS").archive
     [refused] = await records(archive, kinds=["control"])
@@ -485,12 +488,12 @@ async def test_a_malformed_request_is_answered_and_archived(
     statuses = await vhosts["SCO-RATS"].bind_collector(topology.STATUS, "rejected.#")
     rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
     sco = await network.start("SCO-RATS")
-    url = sco.config.broker.url
-    connection = await aio_pika.connect(url)
+    local = local_endpoint(sco.config)
+    connection = await aio_pika.connect(local.url, ssl_context=local.ssl_context)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(topology.CONTROL, ensure=False)
-        user = user_from_url(url)
+        user = user_from_url(local.url)
         for body in (
             b'{"request_id": "r-bad", "action": "explode"}',
             b'{"request_id": "r-none", "action": "replay", "seq": 999999, "target": "deliver"}',
@@ -500,6 +503,7 @@ async def test_a_malformed_request_is_answered_and_archived(
     answers = {m.correlation_id: json.loads(m.body) for m in statuses.messages}
     assert answers["r-bad"]["reason"] == "control.malformed"
     assert answers["r-none"]["reason"] == "replay.unknown_record"
+    await rejected.wait_for(lambda m: True, what="the malformed request's rejection")
     assert rejected.reasons() == ["control.malformed"]
     archive = gateway_of(network, "SCO-RATS").archive
     assert [r.reason for r in await records(archive, kinds=["control"])] == ["control.malformed"]

@@ -27,7 +27,7 @@ from gateway.service import Gateway
 from gateway.signing import envelope_digest, sign_envelope
 from gateway.stamping import new_envelope_id, rfc3339
 from tests.integration.conftest import Network
-from tests.support.broker import Collector, Vhost
+from tests.support.broker import Collector, Vhost, body_has
 from tests.support.parties import (
     HOST,
     PARTIES,
@@ -241,8 +241,9 @@ async def test_the_receiving_side_accepts_an_officer_once_its_roster_copy_has_th
     async with peer("cica-peer", "SCO-RATS") as send:
         await send(early)
         await send(assign, later)
-    await wait_until(lambda: len(inbox.messages) == 2, message="assignment and later share")
+    await inbox.wait_for_ids([assign["id"], later["id"]])
     assert inbox.ids() == [assign["id"], later["id"]]
+    await rejected.wait_for_ids([early["id"]])
     assert rejected.ids() == [early["id"]]
     assert rejected.reasons() == ["roster.officer_not_accredited"]
 
@@ -329,6 +330,7 @@ async def test_an_officer_not_on_the_roster_is_refused_then_accepted_after_assig
     await wait_until(lambda: len(inbox.messages) == 1, message="the accepted share")
     assert inbox.bodies()[0]["originator"]["submission_id"] == accepted
     assert inbox.bodies()[0]["originator"]["officer"] == "lo-0777"
+    await statuses.wait_for(body_has(submission_id=refused), what="the refusal's status")
     rejected_status = [s for s in statuses_of(statuses, "rejected") if s["submission_id"]]
     assert [(s["submission_id"], s["reason"]) for s in rejected_status] == [
         (refused, "roster.officer_not_accredited")
@@ -405,7 +407,6 @@ async def test_a_receipt_that_matches_no_sent_envelope_is_rejected(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
     rejected = await vhosts["CICA"].collect(topology.REJECTED)
-    statuses = await vhosts["CICA"].bind_collector(topology.STATUS)
     await network.start("CICA")
     await accredit(network, "CICA", "SCO-RATS", "lo-0001")
     cica = running(network, "CICA")
@@ -429,8 +430,9 @@ async def test_a_receipt_that_matches_no_sent_envelope_is_rejected(
         mismatched["id"]: "receipt.digest_mismatch",
         wrong_sender["id"]: "receipt.wrong_sender",
     }
-    assert not statuses_of(statuses, "delivered")
+    # The gateway's own state, not the status feed, proves no refused receipt settled anything.
     assert cica.state.receipts.pending_count("SCO-RATS") == 1
+    assert not await records(cica, "receipt.in", outcome="delivered")
 
 
 async def test_a_missing_receipt_becomes_overdue_and_the_gauges_show_it(
@@ -492,13 +494,15 @@ async def test_a_back_office_cannot_make_its_gateway_sign_a_receipt(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
     rejected = await vhosts["CICA"].collect(topology.REJECTED)
-    waiting = await vhosts["SCO-RATS"].collect(topology.INBOUND)
     await network.start("CICA")
     desk = await network.desk("CICA")
     fake = receipt_for(envelope(party="SCO-RATS", recipient="CICA"))
     forged = await desk.submit(submission("receipt", "SCO-RATS", fake["body"]))
-    await wait_until(lambda: len(rejected.messages) == 1, message="the refusal")
+    await rejected.wait_for_ids([forged])
     assert rejected.ids() == [forged]
     assert rejected.reasons() == ["submission.reserved_type"]
-    assert not await records(running(network, "CICA"), "envelope.out")
-    assert not waiting.messages
+    # The archive holds the refused submission's outcome; nothing was signed for the peer.
+    cica = running(network, "CICA")
+    refusals = await records(cica, "submission", outcome="rejected")
+    assert [r.message_id for r in refusals] == [forged]
+    assert not await records(cica, "envelope.out")

@@ -1,10 +1,18 @@
-"""The test's view of the brokers, as the local operator (guest): queues, collectors, purges."""
+"""The test's view of the brokers, as the local operator (guest): queues, collectors, purges.
+
+Writing a broker test: assert only on what you awaited. Every collector a test asserts on is
+first awaited with ``Collector.wait_for`` (messages on different queues have no order, so
+waiting on one queue says nothing about another). A negative check ("nothing else arrived")
+sits behind a sentinel: a later message on the same path that must arrive on the SAME
+collector first, or a state the gateway reports (the archived outcome of the message). Never
+sleep and hope; every test asserts something that can fail.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +21,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 
 from gateway import topology
 from tests.support.services import ADMIN_URL
+from tests.support.waiting import wait_until
 
 WORK_QUEUES = (
     topology.SUBMIT,
@@ -21,6 +30,21 @@ WORK_QUEUES = (
     topology.QUARANTINE,
     topology.CONTROL,
 )
+
+
+def body_has(**fields: Any) -> Callable[[AbstractIncomingMessage], bool]:
+    """A ``wait_for`` predicate: the JSON body carries every one of ``fields``."""
+
+    def matches(message: AbstractIncomingMessage) -> bool:
+        body = json.loads(message.body)
+        return all(body.get(name) == value for name, value in fields.items())
+
+    return matches
+
+
+def has_id(message_id: str) -> Callable[[AbstractIncomingMessage], bool]:
+    """A ``wait_for`` predicate: the message carries ``message_id``."""
+    return lambda message: message.message_id == message_id
 
 
 @dataclass
@@ -33,6 +57,33 @@ class Collector:
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         self.messages.append(message)
         await message.ack()
+
+    async def wait_for(
+        self,
+        predicate: Callable[[AbstractIncomingMessage], bool],
+        count: int = 1,
+        timeout: float = 20.0,
+        what: str = "a matching message",
+    ) -> list[AbstractIncomingMessage]:
+        """The first ``count`` arrived messages matching ``predicate``, once they have arrived."""
+
+        def matching() -> list[AbstractIncomingMessage]:
+            return [m for m in self.messages if predicate(m)]
+
+        try:
+            await wait_until(lambda: len(matching()) >= count, timeout=timeout, message=what)
+        except AssertionError as error:
+            raise AssertionError(f"{error} on {self.queue}; arrived: {self.describe()}") from None
+        return matching()[:count]
+
+    async def wait_for_ids(self, ids: Iterable[str], timeout: float = 20.0) -> None:
+        """Wait until every message id in ``ids`` has arrived here (a duplicate counts once)."""
+        for wanted in ids:
+            await self.wait_for(has_id(wanted), timeout=timeout, what=f"message id {wanted}")
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(message id, reason header) of every arrival, for failure messages."""
+        return list(zip(self.ids(), self.reasons(), strict=True))
 
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(m.body) for m in self.messages]

@@ -1,7 +1,9 @@
 """A local network of Parties for integration tests: keys, config files, gateways, desks.
 
 CICA lives on vhost party-a, SCO-RATS on party-b and the third party UNOCT on party-c, as in
-deploy/local; each test gets fresh keys, fresh archives and purged queues.
+deploy/local; each test gets fresh keys, fresh archives and purged queues. The gateways connect
+over TLS with the local set-up's client certificates (deploy/local/services.sh); the desks, which
+are not the gateway, stay on plain loopback.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gateway import topology
 from gateway.config import GatewayConfig, load_config
 from gateway.keys import generate_key_pair
 from gateway.service import Gateway
+from tests.support.broker import Collector
 
 # GW_TEST_VHOST_PREFIX lets several test runs share one broker without touching each other's
 # queues (tests/support/vhosts.py creates the prefixed copies of the local vhosts).
@@ -33,6 +36,24 @@ PARTIES = {
 }
 PARTNERS = {"CICA": "SCO-RATS", "SCO-RATS": "CICA", "UNOCT": "CICA"}
 HOST = "127.0.0.1:5672"
+TLS_HOST = "127.0.0.1:5671"
+TLS_DIR = Path(os.environ.get("GW_LOCAL_TLS_DIR", "/var/lib/gateway-local-tls"))
+
+
+def tls_lines(section: str, user: str, directory: Path = TLS_DIR) -> list[str]:
+    """A ``[section.tls]`` table: the local CA pinned, ``user``'s client certificate."""
+    return [
+        f"[{section}.tls]",
+        f'ca = "{directory / "ca.pem"}"',
+        f'cert = "{directory / (user + ".pem")}"',
+        f'key = "{directory / (user + ".key")}"',
+    ]
+
+
+def without_tls(path: Path, section: str, user: str) -> None:
+    """Remove the first ``[section.tls]`` table for ``user`` from the config at ``path``."""
+    table = "\n".join(tls_lines(section, user)) + "\n"
+    path.write_text(path.read_text().replace(table, "", 1))
 
 
 def key_id(party: str) -> str:
@@ -52,21 +73,28 @@ def config_text(
     *,
     signing_key: Path | None = None,
     extra_public_keys: Mapping[str, Sequence[Path]] | None = None,
+    roster_admins: Sequence[str] | None = None,
+    review: Mapping[str, str] | None = None,
     **limits: Any,
 ) -> str:
     """One Party's config; ``signing_key`` replaces the default key, ``extra_public_keys``
-    pins more public keys of a counterparty (rotation, expired keys) beside its default one."""
-    vhost, slug, _ = PARTIES[party]
+    pins more public keys of a counterparty (rotation, expired keys) beside its default one.
+    ``roster_admins`` defaults to the Party's desk; ``review`` sets a counterparty's review mode
+    (a third party's is ``on_match`` unless given, as in deploy/local)."""
+    vhost, slug, desk = PARTIES[party]
     signing_key = signing_key or keys / (key_id(party) + ".key")
     extra = extra_public_keys or {}
+    admins = [desk] if roster_admins is None else list(roster_admins)
     lines = [
         f'party = "{party}"',
+        f"roster_admins = {json.dumps(admins)}",
         "[broker]",
-        f'url = "amqp://{slug}-gateway:{slug}-gateway@{HOST}/{vhost}"',
+        f'url = "amqps://{slug}-gateway:{slug}-gateway@{TLS_HOST}/{vhost}"',
         "prefetch = 512",
         "batch_size = 128",
         "batch_linger_ms = 3",
         "heartbeat_s = 5",
+        *tls_lines("broker", f"{slug}-gateway"),
         "[http]",
         "port = 0",
         "[archive]",
@@ -81,13 +109,16 @@ def config_text(
         if other == party:
             continue
         role = "partner" if PARTNERS[party] == other else "third-party"
+        default_review = "on_match" if role == "third-party" else "off"
         public_keys = [keys / (key_id(other) + ".pub.json"), *extra.get(other, ())]
         lines += [
             "[[counterparties]]",
             f'id = "{other}"',
             f'role = "{role}"',
-            f'url = "amqp://{slug}-peer:{slug}-peer@{HOST}/{other_vhost}"',
+            f'url = "amqps://{slug}-peer:{slug}-peer@{TLS_HOST}/{other_vhost}"',
             f"public_keys = {json.dumps([str(p) for p in public_keys])}",
+            f'review = "{(review or {}).get(other, default_review)}"',
+            *tls_lines("counterparties", f"{slug}-peer"),
         ]
     return "\n".join(lines) + "\n"
 
@@ -100,6 +131,8 @@ def write_config(
     *,
     signing_key: Path | None = None,
     extra_public_keys: Mapping[str, Sequence[Path]] | None = None,
+    roster_admins: Sequence[str] | None = None,
+    review: Mapping[str, str] | None = None,
     **limits: Any,
 ) -> Path:
     _, slug, _ = PARTIES[party]
@@ -111,6 +144,8 @@ def write_config(
         url,
         signing_key=signing_key,
         extra_public_keys=extra_public_keys,
+        roster_admins=roster_admins,
+        review=review,
         **limits,
     )
     path.write_text(text)
@@ -218,6 +253,20 @@ def share(recipient: str, text: str, *, officer: str = "lo-0001", **kwargs: Any)
         "attachments": kwargs.pop("attachments", []),
     }
     return submission("information.share", recipient, body, officer=officer, **kwargs)
+
+
+async def through_sentinel(desk: Desk, recipient: str, inbox: Collector) -> str:
+    """Submit one more share and wait for it on ``inbox`` (the path the earlier ones took).
+
+    Once it has arrived, anything the earlier submissions were going to put there (a late
+    duplicate, say) has had its turn: negative checks on ``inbox`` go after this.
+    """
+    sentinel = await desk.submit(share(recipient, "The sentinel, submitted last."))
+    await inbox.wait_for(
+        lambda m: json.loads(m.body)["originator"]["submission_id"] == sentinel,
+        what="the sentinel share",
+    )
+    return sentinel
 
 
 @dataclass

@@ -53,6 +53,7 @@ def config_file(tmp_path: Path, archive_url: str, key_files: dict[str, Path]) ->
                 'party = "CICA"',
                 "[broker]",
                 'url = "amqp://cica:cica@127.0.0.1:5672/party-a"',
+                "allow_plaintext = true",
                 "[archive]",
                 f'url = "{archive_url}"',
                 "[keys]",
@@ -61,6 +62,7 @@ def config_file(tmp_path: Path, archive_url: str, key_files: dict[str, Path]) ->
                 'id = "SCO-RATS"',
                 'role = "partner"',
                 'url = "amqp://x:x@127.0.0.1:5672/party-b"',
+                "allow_plaintext = true",
                 f'public_keys = ["{key_files["SCO-RATS.pub"]}"]',
             ]
         )

@@ -5,9 +5,11 @@ import itertools
 import random
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from gateway.archive import GENESIS, ArchiveStore, Entry, SearchFilter, open_archive, verify_chain
 from gateway.archive.chain import record_hash
@@ -220,8 +222,17 @@ async def test_first_seq_at(store: ArchiveStore, clock: ManualClock) -> None:
     assert await store.first_seq_at(T0 + timedelta(seconds=11)) == 4
 
 
-async def test_ping(store: ArchiveStore) -> None:
+async def test_ping_answers_for_a_readable_archive_only(
+    store: ArchiveStore, tmp_path: Path
+) -> None:
     await store.ping()
+    # An archive without its schema must fail the ping: it reads the head, not just connects.
+    blank = open_archive(f"sqlite:///{tmp_path / 'blank.db'}")
+    try:
+        with pytest.raises(OperationalError, match="no such table"):
+            await blank.ping()
+    finally:
+        await blank.close()
 
 
 async def test_ping_raises_when_the_database_is_unreachable() -> None:

@@ -1,0 +1,220 @@
+"""Release and refusal of held submissions, as the control worker carries them out.
+
+A review request names a held submission (its archive seq) and the person deciding. It is
+refused when the record is not held, was already released or refused (the claim
+``review:<seq>`` holds the one decision), or the person may not decide (gateway.review: four
+eyes and reviewer roles). A release runs every check again with the review waived: what passes
+is forwarded as a new envelope; what the rule or a check stops now stays held, with the answer
+saying why. A refusal is archived with its reason and ends the submission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import replace
+from datetime import datetime
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from gateway.archive import ArchiveStore, Record
+from gateway.metrics import GatewayMetrics
+from gateway.outbound import (
+    Accepted,
+    Blocked,
+    Held,
+    OutboundContext,
+    Rejected,
+    decide_submission,
+)
+from gateway.replay import ControlRequest, Refusal, answer, archived_delivery, request_entry
+from gateway.review import (
+    ALREADY_DECIDED,
+    NOT_HELD,
+    REFUSED,
+    check_reviewer,
+    officer_of,
+    review_key,
+)
+from gateway.workers.outbound import Item, entry_for
+from gateway.workers.outcomes import Outcome, Send
+
+
+class ReviewDecider:
+    def __init__(
+        self,
+        *,
+        party: str,
+        gateway_user: str,
+        archive: ArchiveStore,
+        metrics: GatewayMetrics,
+        roles: Collection[str],
+        outbound_context: Callable[[datetime], OutboundContext],
+    ) -> None:
+        self._party = party
+        self._user = gateway_user
+        self._archive = archive
+        self._metrics = metrics
+        self._roles = frozenset(roles)
+        self._outbound_context = outbound_context
+
+    async def decide(
+        self,
+        message: AbstractIncomingMessage,
+        request: ControlRequest,
+        record: Record,
+        now: datetime,
+    ) -> Outcome:
+        refusal = await self._refusal(request, record, now)
+        if refusal is not None:
+            return self._ended(
+                request,
+                message.body,
+                record,
+                ("rejected", "rejected"),
+                refusal.reason,
+                refusal.detail,
+                now,
+                final=False,
+            )
+        if request.action == "review_refuse":
+            return self._refuse(request, message.body, record, now)
+        return await self._release(message, request, record, now)
+
+    async def _refusal(
+        self, request: ControlRequest, record: Record, now: datetime
+    ) -> Refusal | None:
+        if record.kind != "submission" or record.outcome != "held":
+            return Refusal(
+                NOT_HELD, f"record {record.seq} is {record.kind}/{record.outcome}, not held"
+            )
+        claimed = await self._archive.claimed(review_key(record.seq))
+        if claimed is not None:
+            return Refusal(
+                ALREADY_DECIDED,
+                f"held submission {record.seq} was already decided: record {claimed.seq} "
+                f"{claimed.kind}/{claimed.outcome}",
+            )
+        assert request.officer is not None
+        ctx = self._outbound_context(now)
+        problem = check_reviewer(
+            request.officer,
+            submission_officer=officer_of(record.headers),
+            roster=ctx.state.roster,
+            party=self._party,
+            roles=self._roles,
+            at=now,
+        )
+        return None if problem is None else Refusal(*problem)
+
+    def _refuse(
+        self, request: ControlRequest, body: bytes, record: Record, now: datetime
+    ) -> Outcome:
+        detail = f"refused by {request.officer}: {request.note}"
+        outcome = self._ended(
+            request, body, record, ("refused", "rejected"), REFUSED, detail, now, final=True
+        )
+        outcome.entries = [replace(e, dedup_key=review_key(record.seq)) for e in outcome.entries]
+        return outcome
+
+    def _ended(
+        self,
+        request: ControlRequest,
+        body: bytes,
+        record: Record,
+        outcome_and_status: tuple[str, str],
+        reason: str,
+        detail: str,
+        now: datetime,
+        *,
+        final: bool,
+    ) -> Outcome:
+        """A review request that forwards nothing: its archive record and its answer.
+
+        Only a ``final`` answer (a refusal) names the submission: a request refused or a
+        release stopped leaves the submission held, and its system must not read it as over.
+        """
+        outcome, status = outcome_and_status
+        entry = request_entry(
+            request,
+            outcome,
+            at=now,
+            body=body,
+            system=self._user,
+            record=record,
+            reason=reason,
+            detail=detail,
+        )
+        event = answer(
+            status,
+            request.request_id,
+            at=now,
+            submission_id=record.message_id if final else None,
+            envelope_id=None,
+            type=record.type,
+            reason=reason,
+            detail=detail,
+        )
+        return Outcome(outcome, entries=[entry], effects=[event])
+
+    async def _release(
+        self,
+        message: AbstractIncomingMessage,
+        request: ControlRequest,
+        record: Record,
+        now: datetime,
+    ) -> Outcome:
+        delivery = archived_delivery(record)
+        ctx = self._outbound_context(now)
+        decision = decide_submission(delivery, ctx, reviewed=True)
+        assert not isinstance(decision, Held)  # the review is waived on release
+        if not isinstance(decision, Accepted):
+            return self._still_held(request, message.body, record, decision, now)
+        env = decision.envelope
+        ctx.state.sent(
+            env, record.message_id or "", now, digest=decision.digest, known=decision.known
+        )
+        sent = entry_for(
+            Item(message, delivery, review_key(record.seq), decision), self._party, now
+        )
+        done = request_entry(
+            request,
+            "released",
+            at=now,
+            body=message.body,
+            system=self._user,
+            record=record,
+            envelope_id=env["id"],
+            detail=f"released by {request.officer}; forwarded to {env['recipient']} "
+            f"as envelope {env['id']}",
+        )
+        event = answer(
+            "sent",
+            request.request_id,
+            at=now,
+            submission_id=record.message_id,
+            envelope_id=env["id"],
+            type=env["type"],
+        )
+        self._metrics.record_outcome("outbound", env["type"], env["recipient"], "forwarded")
+        send = Send(env["recipient"], env, {})
+        return Outcome("released", entries=[sent], send=send, done=[done], effects=[event])
+
+    def _still_held(
+        self,
+        request: ControlRequest,
+        body: bytes,
+        record: Record,
+        decision: Blocked | Rejected,
+        now: datetime,
+    ) -> Outcome:
+        """A release a check stops now: archived and answered; the submission stays held."""
+        if isinstance(decision, Blocked):
+            status, reason = "blocked", decision.route.reason or "consent.missing"
+            detail = decision.route.detail
+        else:
+            status, reason, detail = "rejected", decision.reason, decision.detail
+        outcome = "quarantined" if status == "blocked" else "rejected"
+        detail = f"not released, still held: {detail}"
+        return self._ended(
+            request, body, record, (outcome, status), reason, detail, now, final=False
+        )
