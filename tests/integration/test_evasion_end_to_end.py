@@ -45,7 +45,6 @@ def evasions() -> dict[str, list[tf.Message]]:
         "meeting_names": [tf.place(PARAGRAPH, tf.PARTICIPANT)],
         "meeting_place": [tf.place(SUBJECT, tf.PLACE)],
         "text_attachment": [tf.place(PARAGRAPH, tf.ATTACHMENT_TEXT)],
-        "message_id": [tf.place(SUBJECT, tf.MESSAGE_ID)],
         "split_fields": [tf.split_fields(PARAGRAPH, [tf.SUBJECT, tf.TOPICS, tf.ATTACHMENT_NAME])],
         "short_verbatim": [tf.place(SUBJECT, tf.TEXT)],
         "invisible": [tf.place(tf.invisible(PARAGRAPH, 1), tf.TEXT)],
@@ -72,6 +71,21 @@ async def cica_provides(scene: Scene) -> str:
     return str((await scene.arrival_at_b("information.share"))["id"])
 
 
+async def outcome(scene: Scene, message_id: str) -> dict[str, Any]:
+    """The status that ends a submission's way through SCO-RATS's gateway (held included)."""
+    final = {"sent", "blocked", "rejected", "held"}
+
+    def found() -> list[dict[str, Any]]:
+        return [
+            s
+            for s in scene.status_b.bodies()
+            if s["submission_id"] == message_id and s["status"] in final
+        ]
+
+    await wait_until(lambda: bool(found()), message=f"status of {message_id}")
+    return found()[0]
+
+
 async def b_sends(scene: Scene, message: tf.Message, label: str) -> list[dict[str, Any]]:
     """Submit every submission carrying ``message``; their final statuses."""
     statuses = []
@@ -79,7 +93,7 @@ async def b_sends(scene: Scene, message: tf.Message, label: str) -> list[dict[st
         sent = await scene.b.submit(
             submission(type_, "UNOCT", body, officer="lo-b"), message_id or f"{label}-{n}"
         )
-        statuses.append(await scene.final_status(scene.status_b, sent))
+        statuses.append(await outcome(scene, sent))
     return statuses
 
 
@@ -106,22 +120,48 @@ async def test_every_evasion_class_is_quarantined_and_never_reaches_unoct(scene:
     assert {(m.headers or {}).get("x-gw-reason") for m in scene.quarantine_b.messages} == {
         CONSENT_REASON
     }
-    # The sentinel: SCO-RATS's own fresh text goes through, and is all UNOCT ever received.
+    # The AMQP message_id never reaches a third party: the envelope carries a gateway-made one.
+    (carrier,) = await b_sends(scene, tf.place(SUBJECT, tf.MESSAGE_ID), "message-id")
+    assert carrier["status"] == "sent", json.dumps(carrier)
+    # The sentinel: SCO-RATS's own fresh text goes through; with the message_id carrier it is
+    # all UNOCT ever received.
     sentinel = tf.Message(((tf.TEXT, "Our own assessment: no new travel routes this month."),))
     (status,) = await b_sends(scene, sentinel, "sentinel")
     assert status["status"] == "sent", json.dumps(status)
-    await wait_until(lambda: len(scene.envelopes_at_unoct()) >= 1, message="sentinel at UNOCT")
-    assert [e["id"] for e in scene.envelopes_at_unoct()] == [status["envelope_id"]]
+    await wait_until(
+        lambda: any(e["id"] == status["envelope_id"] for e in scene.envelopes_at_unoct()),
+        message="sentinel at UNOCT",
+    )
+    arrived = {e["id"]: e for e in scene.envelopes_at_unoct()}
+    assert set(arrived) == {carrier["envelope_id"], status["envelope_id"]}
+    assert SUBJECT not in json.dumps(arrived[carrier["envelope_id"]])
 
 
-async def test_a_text_spread_over_messages_is_stopped_once_most_of_it_went(scene: Scene) -> None:
-    """One sentence per message: pieces below the blocking threshold go (a release review
-    would hold them: each carries a review-level resemblance), and the piece that brings what
-    went to UNOCT over ``ACCUMULATED_BLOCK`` of the paragraph is blocked."""
-    original = await cica_provides(scene)
+def sentences() -> list[str]:
+    """The paragraph's sentences, the one with CICA's subject line last."""
     first, *others = re.split(r"(?<=[.])\s+", PARAGRAPH)
+    return [*others, first]
+
+
+async def test_a_piece_of_a_spread_text_is_held_for_review(scene: Scene) -> None:
+    """With the third party's default review (on_match), the first sentence already waits."""
+    original = await cica_provides(scene)
+    (status,) = await b_sends(scene, tf.Message(((tf.TEXT, sentences()[0]),)), "piece")
+    assert status["status"] == "held", json.dumps(status)
+    assert original in status["detail"]
+
+
+async def test_a_text_spread_over_messages_is_stopped_once_most_of_it_went(
+    network: Network, vhosts: dict[str, Vhost]
+) -> None:
+    """With review off, one sentence per message: pieces below the blocking threshold go, and
+    the piece that brings what went to UNOCT over ``ACCUMULATED_BLOCK`` of it is blocked."""
+    network.configure("SCO-RATS", review={"UNOCT": "off"})
+    scene = Scene(network, vhosts)
+    await scene.set_up()
+    original = await cica_provides(scene)
     went: list[str] = []
-    for n, sentence in enumerate([*others, first]):
+    for n, sentence in enumerate(sentences()):
         (status,) = await b_sends(scene, tf.Message(((tf.TEXT, sentence),)), f"piece-{n}")
         if status["status"] != "sent":
             break
@@ -131,5 +171,13 @@ async def test_a_text_spread_over_messages_is_stopped_once_most_of_it_went(scene
     assert status["reason"] == CONSENT_REASON
     assert original in status["detail"]
     assert "with earlier messages" in status["detail"]
-    await wait_until(lambda: len(scene.envelopes_at_unoct()) >= len(went), message="pieces")
-    assert sorted(e["id"] for e in scene.envelopes_at_unoct()) == sorted(went)
+    # The sentinel: a fresh message after the blocked piece arrives; before it, only the pieces.
+    sentinel = tf.Message(((tf.TEXT, "Our own assessment: no new travel routes this month."),))
+    (last,) = await b_sends(scene, sentinel, "sentinel")
+    await wait_until(
+        lambda: any(e["id"] == last["envelope_id"] for e in scene.envelopes_at_unoct()),
+        message="sentinel at UNOCT",
+    )
+    assert sorted(e["id"] for e in scene.envelopes_at_unoct()) == sorted(
+        [*went, last["envelope_id"]]
+    )
