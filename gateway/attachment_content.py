@@ -32,7 +32,7 @@ MAX_MEMBERS = 256
 MAX_DEPTH = 4
 MIN_BASE64_CHARS = 32
 
-_BASE64 = re.compile(r"[A-Za-z0-9+/\s]+={0,2}\s*")
+_BASE64 = re.compile(r"[A-Za-z0-9+/\r\n]+={0,2}\s*")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 

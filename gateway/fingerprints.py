@@ -36,6 +36,7 @@ import tlsh
 
 Features = npt.NDArray[np.uint64]
 Tokens = npt.NDArray[np.uint64]
+Hits = list[tuple[int, int]]
 
 PROVIDED_SPAN = 2
 CARRIED_SPAN = 4
@@ -119,37 +120,42 @@ def _chain_lengths(
     return lengths
 
 
+def hits_of(provided: Tokens, carried: Tokens) -> Hits:
+    """(position, token) of every ``carried`` token that is one of ``provided``, in order."""
+    where = np.flatnonzero(np.isin(carried, provided))
+    return list(zip(where.tolist(), carried[where].tolist(), strict=True))
+
+
 def aligned_share(
-    provided: Sequence[int], carried: Sequence[int], *, skip: int, gap: int, min_run: int
+    provided: Sequence[int], hits: Hits, *, skip: int, gap: int, min_run: int
 ) -> float:
-    """The share of ``provided`` tokens that appear in ``carried`` in runs of at least
-    ``min_run`` in-order matches (tolerating ``skip`` dropped and ``gap`` inserted tokens per
-    step). Word deletions lower it only by the words deleted, insertions not at all."""
-    wanted = set(provided)
+    """The share of ``provided`` tokens that appear among ``hits`` (see :func:`hits_of`) in
+    runs of at least ``min_run`` in-order matches (tolerating ``skip`` dropped and ``gap``
+    inserted tokens per step). Word deletions lower it only by the words deleted, insertions
+    not at all."""
+    if not provided or not hits:
+        return 0.0
     positions: dict[int, list[int]] = {}
-    for j, token in enumerate(carried):
-        if token in wanted:
-            positions.setdefault(token, []).append(j)
+    for j, token in hits:
+        positions.setdefault(token, []).append(j)
+    last_j = hits[-1][0]
     forward = _chain_lengths(provided, positions, skip, gap)
-    mirrored = {
-        token: [len(carried) - 1 - j for j in reversed(js)] for token, js in positions.items()
-    }
+    mirrored = {token: [last_j - j for j in reversed(js)] for token, js in positions.items()}
     backward = _chain_lengths(provided[::-1], mirrored, skip, gap)
-    last_i, last_j = len(provided) - 1, len(carried) - 1
+    last_i = len(provided) - 1
     covered = {
         i
         for (i, j), length in forward.items()
         if length + backward[last_i - i, last_j - j] - 1 >= min_run
     }
-    return len(covered) / len(provided) if provided else 0.0
+    return len(covered) / len(provided)
 
 
-def window_share(provided: Sequence[int], carried: Sequence[int], window: int) -> float:
+def window_share(provided: Sequence[int], hits: Hits, window: int) -> float:
     """The largest share of the distinct ``provided`` tokens found together, in any order,
-    within ``window`` consecutive ``carried`` tokens: how a short text cut into pieces and
-    scattered over nearby fields is still found whole."""
+    within ``window`` consecutive carried tokens (``hits`` as from :func:`hits_of`): how a
+    short text cut into pieces and scattered over nearby fields is still found whole."""
     wanted = set(provided)
-    hits = [(j, token) for j, token in enumerate(carried) if token in wanted]
     inside: dict[int, int] = {}
     best = start = 0
     for j, token in hits:

@@ -79,15 +79,18 @@ def _small_forms() -> dict[int, str]:
     return table
 
 
-def _is_ignorable(char: str) -> bool:
-    if unicodedata.category(char) == "Cf":
-        return True
-    code = ord(char)
-    return any(low <= code <= high for low, high in _IGNORABLE_RANGES)
+@cache
+def _ignorable() -> re.Pattern[str]:
+    """Every format (Cf) character and every other default-ignorable code point."""
+    ranges = list(_IGNORABLE_RANGES)
+    ranges += [
+        (code, code) for code in range(0x80, 0x110000) if unicodedata.category(chr(code)) == "Cf"
+    ]
+    return re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in sorted(ranges)) + "]")
 
 
 def _strip_ignorable(text: str) -> str:
-    return "".join(char for char in text if char.isascii() or not _is_ignorable(char))
+    return text if text.isascii() else _ignorable().sub("", text)
 
 
 def _strip_marks(text: str) -> str:

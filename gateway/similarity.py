@@ -44,7 +44,7 @@ unrelated paragraphs in both languages and on evasive copies (see the README for
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -61,6 +61,7 @@ from gateway.fingerprints import (
     chunks,
     fuzzy_digest,
     fuzzy_distance,
+    hits_of,
     pairs,
     token_hashes,
     window_share,
@@ -107,6 +108,7 @@ SEAM_TOKENS = 16
 # what a liaison message carries, and attachments are bounded by the contracts).
 MAX_QUERY_TOKENS = 200_000
 MAX_FUZZY_DIGESTS = 20_000
+MAX_THOROUGH = 16
 _EMPTY: Features = np.empty(0, dtype=np.uint64)
 
 
@@ -233,15 +235,19 @@ class _Memory:
 
     def __init__(self) -> None:
         self._sent: deque[tuple[Content, Features]] = deque()
+        self._chars = 0
         self._tokens: dict[int, Tokens] = {}
         self._fingerprints: tuple[Tokens, Features, Features] | None = None
 
     def add(self, texts: Content, files: Features) -> None:
         self._sent.append((texts, files))
+        self._chars += _chars(texts)
         while len(self._sent) > MEMORY_MESSAGES or (
-            len(self._sent) > 1 and _chars(c for c, _ in self._sent) > MEMORY_CHARS
+            len(self._sent) > 1 and self._chars > MEMORY_CHARS
         ):
-            self._tokens.pop(id(self._sent.popleft()[0]), None)
+            oldest, _ = self._sent.popleft()
+            self._chars -= _chars(oldest)
+            self._tokens.pop(id(oldest), None)
         self._fingerprints = None
 
     def _fingerprinted(self) -> tuple[Tokens, Features, Features]:
@@ -275,8 +281,8 @@ class _Memory:
         return _Query((), _union([files, query.joined]), _EMPTY, query.joined)
 
 
-def _chars(kept: Iterable[Content]) -> int:
-    return sum(len(text) for content in kept for _, text in content.texts)
+def _chars(content: Content) -> int:
+    return sum(len(text) for _, text in content.texts)
 
 
 class ResemblanceIndex:
@@ -343,18 +349,20 @@ class ResemblanceIndex:
         provided = self._provided[space, key]
         if not provided.tokens or score >= 1:
             return score
-        own = set(provided.tokens)
-        carried = _without_fillers(query.tokens.tolist(), own)
-        if len(own.intersection(carried)) < ALIGN_TOKEN_GATE * len(own):
+        own = np.asarray(provided.tokens, dtype=np.uint64)
+        # Padding is what repeats in the message and is not in the provided text.
+        padding = np.setdiff1d(_padding(query.tokens), own)
+        hits = hits_of(own, _unpadded(query.tokens, padding) if padding.size else query.tokens)
+        if len({token for _, token in hits}) < ALIGN_TOKEN_GATE * len(set(provided.tokens)):
             return score
         aligned = aligned_share(
-            provided.tokens, carried, skip=ALIGN_SKIP, gap=ALIGN_GAP, min_run=MIN_RUN
+            provided.tokens, hits, skip=ALIGN_SKIP, gap=ALIGN_GAP, min_run=MIN_RUN
         )
         score = max(score, aligned)
         if provided.kind == "short_text" and score < 1:
             size = len(provided.tokens)
-            score = max(score, window_share(provided.tokens, carried, SHORT_WINDOW * size))
-            wide = window_share(provided.tokens, carried, SHORT_WIDE_WINDOW * size)
+            score = max(score, window_share(provided.tokens, hits, SHORT_WINDOW * size))
+            wide = window_share(provided.tokens, hits, SHORT_WIDE_WINDOW * size)
             score = max(score, min(wide, SHORT_WIDE_CAP))
         return score
 
@@ -367,20 +375,33 @@ class ResemblanceIndex:
     ) -> list[Resemblance]:
         candidates = index.overlap(query.joined)
         remembered = with_memory(query) if with_memory else None
-        if remembered is not None:
-            for key in index.overlap(remembered.seam):
-                candidates.setdefault(key, 0)
-        if not candidates:
+        seam = index.overlap(remembered.seam) if remembered is not None else {}
+        if not candidates and not seam:
             return []
         per_field = [(field, index.overlap(features)) for field, features in query.fields]
+        # The most promising first; beyond MAX_THOROUGH the pairs alone decide (bounded work
+        # when a message resembles many received ones).
+        ranked = sorted(
+            set(candidates) | set(seam),
+            key=lambda key: (
+                -max(candidates.get(key, 0), seam.get(key, 0)) / index.features[key].size,
+                key,
+            ),
+        )
         found = []
-        for key, shared in candidates.items():
+        for rank, key in enumerate(ranked):
+            shared = candidates.get(key, 0)
             provided = self._provided[space, key]
             few = shared < MIN_SHARED_FEATURES and shared < index.features[key].size
-            score = 0.0 if few else self._score(space, key, query)
+            if few:
+                score = 0.0
+            elif rank < MAX_THOROUGH:
+                score = self._score(space, key, query)
+            else:
+                score = shared / index.features[key].size
             level = level_of(provided.kind, score)
             accumulated = False
-            if level != "block" and remembered is not None:
+            if level != "block" and remembered is not None and rank < MAX_THOROUGH:
                 earlier = self._score(space, key, remembered)
                 earlier_level = level_of(provided.kind, earlier, accumulated=True)
                 if _RANK[earlier_level] > _RANK[level]:
@@ -422,12 +443,6 @@ class ResemblanceIndex:
 
 
 _RANK: dict[Level | None, int] = {None: 0, "review": 1, "block": 2}
-
-
-def _without_fillers(carried: list[int], keep: set[int]) -> list[int]:
-    counts = Counter(carried)
-    limit = max(FILLER_MIN_COUNT, FILLER_SHARE * len(carried))
-    return [token for token in carried if token in keep or counts[token] < limit]
 
 
 def _field_name(per_field: Iterable[tuple[str, dict[int, int]]], key: int, shared: int) -> str:
