@@ -9,6 +9,7 @@ import itertools
 import os
 import random
 import re
+import time
 from collections.abc import Callable
 
 import pytest
@@ -101,6 +102,7 @@ def test_false_positive_rate_on_fresh_text(capsys: pytest.CaptureFixture[str]) -
     trials = blocked = reviewed = 0
     worst = 0.0
     short_blocked: list[Resemblance] = []
+    started = time.perf_counter()
     for content, own, recipient in queries:
         found = [
             r for r in index.resemblances(content, recipient) if r.matched_envelope_id not in own
@@ -110,12 +112,14 @@ def test_false_positive_rate_on_fresh_text(capsys: pytest.CaptureFixture[str]) -
         reviewed += len({r.matched_envelope_id for r in found if r.level == "review"})
         worst = max([worst, *(r.score for r in found if r.kind == "text")])
         short_blocked.extend(r for r in found if r.kind == "short_text" and r.level == "block")
+    per_query_ms = (time.perf_counter() - started) / len(queries) * 1000
     rate = blocked / trials
     with capsys.disabled():
         print(
             f"\nfresh text: trials={trials} blocked={blocked} ({rate:.2%}) "
             f"review={reviewed} ({reviewed / trials:.2%}) worst_text_score={worst:.2f} "
-            f"block={THRESHOLDS['text'][0]} review={THRESHOLDS['text'][1]}"
+            f"block={THRESHOLDS['text'][0]} review={THRESHOLDS['text'][1]} "
+            f"ms/message={per_query_ms:.2f}"
         )
     assert rate < 0.01
     assert worst < THRESHOLDS["text"][0]
