@@ -45,7 +45,7 @@ AVERAGE_CHUNK = 256
 MIN_CHUNK = 64
 TLSH_MIN_BYTES = 64
 
-_EMPTY: Features = np.empty(0, dtype=np.uint64)
+EMPTY: Features = np.empty(0, dtype=np.uint64)
 # An odd multiplier for the polynomial rolling hash; arithmetic wraps modulo 2**64.
 _BASE = np.uint64(0x100000001B3)
 _POWERS = np.array([int(_BASE) ** n % 2**64 for n in range(WINDOW)], dtype=np.uint64)
@@ -65,13 +65,13 @@ def pairs(hashes: Tokens, span: int) -> Features:
     for distance in range(1, min(span, len(hashes) - 1) + 1):
         left, right = hashes[:-distance], hashes[distance:]
         parts.append((np.minimum(left, right) << np.uint64(32)) | np.maximum(left, right))
-    return np.unique(np.concatenate(parts)) if parts else _EMPTY
+    return np.unique(np.concatenate(parts)) if parts else EMPTY
 
 
 def chunks(data: bytes) -> Features:
     """Sorted unique CRC-32s of the content-defined chunks of ``data`` (see the docstring)."""
     if len(data) < MIN_CHUNK * 2:
-        return np.array([zlib.crc32(data)], dtype=np.uint64) if data else _EMPTY
+        return np.array([zlib.crc32(data)], dtype=np.uint64) if data else EMPTY
     raw = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
     rolling = np.zeros(len(raw) - WINDOW + 1, dtype=np.uint64)
     for offset in range(WINDOW):

@@ -54,6 +54,7 @@ import numpy as np
 from gateway.envelope_content import Content
 from gateway.fingerprints import (
     CARRIED_SPAN,
+    EMPTY,
     PROVIDED_SPAN,
     Features,
     Tokens,
@@ -109,7 +110,6 @@ SEAM_TOKENS = 16
 MAX_QUERY_TOKENS = 200_000
 MAX_FUZZY_DIGESTS = 20_000
 MAX_THOROUGH = 16
-_EMPTY: Features = np.empty(0, dtype=np.uint64)
 
 
 @dataclass(frozen=True)
@@ -184,14 +184,14 @@ class _Query:
 
     fields: tuple[tuple[str, Features], ...]
     joined: Features
-    tokens: Tokens = dataclasses.field(default_factory=lambda: _EMPTY)
+    tokens: Tokens = dataclasses.field(default_factory=lambda: EMPTY)
     # With earlier messages: the features that involve the new message (its own and those
     # spanning the seam between the earlier messages and it).
-    seam: Features = dataclasses.field(default_factory=lambda: _EMPTY)
+    seam: Features = dataclasses.field(default_factory=lambda: EMPTY)
 
 
 def _union(parts: Sequence[Features]) -> Features:
-    return np.unique(np.concatenate(parts)) if parts else _EMPTY
+    return np.unique(np.concatenate(parts)) if parts else EMPTY
 
 
 def _text_query(content: Content) -> _Query:
@@ -203,7 +203,7 @@ def _text_query(content: Content) -> _Query:
         budget -= len(hashes)
         fields.append((field, pairs(hashes, CARRIED_SPAN)))
         joined.append(hashes)
-    sequence = np.concatenate(joined) if joined else _EMPTY
+    sequence = np.concatenate(joined) if joined else EMPTY
     # Pairs across padding too: a copy with the same filler after every word still pairs up.
     unpadded = _unpadded(sequence, _padding(sequence))
     features = _union([pairs(sequence, CARRIED_SPAN), pairs(unpadded, CARRIED_SPAN)])
@@ -278,7 +278,7 @@ class _Memory:
 
     def with_files(self, query: _Query) -> _Query:
         files = self._fingerprinted()[2]
-        return _Query((), _union([files, query.joined]), _EMPTY, query.joined)
+        return _Query((), _union([files, query.joined]), EMPTY, query.joined)
 
 
 def _chars(content: Content) -> int:
@@ -318,7 +318,7 @@ class ResemblanceIndex:
     def remember_sent(self, recipient: str, content: Content) -> None:
         """Remember what an envelope sent to ``recipient`` carried (the last few per recipient)."""
         texts = Content(content.texts)
-        files = _file_query(content).joined if content.files else _EMPTY
+        files = _file_query(content).joined if content.files else EMPTY
         self._memory.setdefault(recipient, _Memory()).add(texts, files)
 
     def resemblances(self, content: Content, recipient: str | None = None) -> list[Resemblance]:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.evasion import transforms as tf
+from tests.integration import test_third_party_rule as third_party
 from tests.integration.conftest import Network
 from tests.integration.test_third_party_rule import Scene
 from tests.support.broker import Vhost
@@ -34,6 +35,8 @@ PARAGRAPH = (
 SUBJECT = "Couriers crossing the northern border at Kordai"
 FILE = random.Random(16).randbytes(6000)
 CONSENT_REASON = "consent.undeclared_derivation"
+# CICA and SCO-RATS running, officers accredited, UNOCT's inbound queue watched.
+scene = third_party.scene
 
 
 def evasions() -> dict[str, list[tf.Message]]:
@@ -95,13 +98,6 @@ async def b_sends(scene: Scene, message: tf.Message, label: str) -> list[dict[st
         )
         statuses.append(await outcome(scene, sent))
     return statuses
-
-
-@pytest.fixture
-async def scene(network: Network, vhosts: dict[str, Vhost]) -> Scene:
-    s = Scene(network, vhosts)
-    await s.set_up()
-    return s
 
 
 async def test_every_evasion_class_is_quarantined_and_never_reaches_unoct(scene: Scene) -> None:
