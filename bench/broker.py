@@ -22,7 +22,14 @@ from tests.support.vhosts import copy_vhosts
 
 HOST = "127.0.0.1:5672"
 ADMIN_URL = "amqp://guest:guest@" + HOST + "/{vhost}"
-GATEWAY_QUEUES = (topology.SUBMIT, topology.INBOUND, topology.REJECTED, topology.QUARANTINE)
+# Every vhost gets an inbound queue per Party (its own one stays empty): simpler than three lists.
+PARTIES = ("CICA", "SCO-RATS", "UNOCT")
+GATEWAY_QUEUES = (
+    topology.SUBMIT,
+    *(topology.inbound_from(party) for party in PARTIES),
+    topology.REJECTED,
+    topology.QUARANTINE,
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ async def provision(vhosts: Vhosts) -> None:
     """The gateway's wire contract on every vhost (idempotent), as the gateway would declare it."""
     limit = LimitsConfig().submit_queue_max_length
     for vhost in vhosts.all():
-        await topology.provision(admin_url(vhost), limit)
+        await topology.provision(admin_url(vhost), limit, PARTIES)
 
 
 async def declare_queue(vhost: str, name: str, bind_to: tuple[str, str] | None = None) -> None:

@@ -298,10 +298,15 @@ class OneHop(_Gateways):
     async def start(self) -> None:
         await self._fresh_topology()
         v = self.ctx.vhosts
-        # SCO-RATS's gateway is not running: its gw.inbound just fills, and this consumer
+        # SCO-RATS's gateway is not running: its gw.inbound.CICA just fills, and this consumer
         # counts the envelopes in the frames that land there.
         self.finals = [
-            final("envelopes in SCO-RATS gw.inbound", v.b, topology.INBOUND, envelopes_in_frame)
+            final(
+                "envelopes in SCO-RATS gw.inbound.CICA",
+                v.b,
+                topology.inbound_from("CICA"),
+                envelopes_in_frame,
+            )
         ]
         await self.open_finals()
         cica = self._gateway("CICA")

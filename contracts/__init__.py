@@ -25,7 +25,13 @@ from contracts.bodies import (
 )
 from contracts.envelope import Envelope, Originator, Signature
 from contracts.errors import ERROR_CODES, JSON_SCHEMA_BLIND_CODES, ContractError
-from contracts.frame import FRAME_VERSION, encode_frame, parse_frame
+from contracts.frame import (
+    FRAME_VERSION,
+    MAX_FRAME_ENVELOPES,
+    FrameLimits,
+    encode_frame,
+    parse_frame,
+)
 from contracts.parsing import (
     MAX_DOCUMENT_BYTES,
     decode_json,
@@ -53,6 +59,7 @@ __all__ = [
     "MAX_ATTACHMENTS_BYTES",
     "MAX_ATTACHMENT_BYTES",
     "MAX_DOCUMENT_BYTES",
+    "MAX_FRAME_ENVELOPES",
     "STATUSES",
     "Attachment",
     "Authorization",
@@ -64,6 +71,7 @@ __all__ = [
     "ContractError",
     "Envelope",
     "FormalText",
+    "FrameLimits",
     "Handling",
     "InformationRequestV1",
     "InformationShareV1",

@@ -3,6 +3,7 @@
 They are part of the contract (design section 3): change them only with a new contract
 version. Each Party has all of them on its own broker (its own vhost); every exchange is
 durable and every queue is durable and bound to the exchange of the same name with ``#``.
+Names with ``{party}`` exist once per counterparty, with the counterparty's Party id.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ SUBMIT_EXCHANGE: Final = "gw.submit"
 """Topic exchange; back-office systems publish submissions with routing key = message type."""
 SUBMIT_QUEUE: Final = "gw.submit"
 """The gateway's outbound worker consumes it."""
-INBOUND_EXCHANGE: Final = "gw.inbound"
-"""Fanout exchange; only the peer gateway publishes to it, frames of signed envelopes."""
-INBOUND_QUEUE: Final = "gw.inbound"
-"""The gateway's inbound worker consumes it."""
+INBOUND_EXCHANGE: Final = "gw.inbound.{party}"
+"""Fanout exchange, one per counterparty, named after the sending Party (e.g. gw.inbound.CICA);
+only that Party's gateway publishes to it, frames of signed envelopes."""
+INBOUND_QUEUE: Final = "gw.inbound.{party}"
+"""The gateway's inbound worker consumes it, taking batches from each sender's queue in turn."""
 DELIVER_EXCHANGE: Final = "gw.deliver"
 """Topic exchange; the gateway delivers accepted envelopes with key <provider>.<type>."""
 STATUS_EXCHANGE: Final = "gw.status"
-"""Topic exchange; the gateway publishes status events with key <status>.<type>."""
+"""Topic exchange; the gateway publishes status events with key <system>.<status>.<type>."""
 REJECTED_EXCHANGE: Final = "gw.rejected"
 """Fanout exchange in front of the queue gw.rejected; routing key = the reason code."""
 REJECTED_QUEUE: Final = "gw.rejected"
@@ -52,10 +54,21 @@ TYPE_HEADER: Final = "x-gw-type"
 CONTENT_TYPE: Final = "application/json"
 """content_type of submissions, deliveries and status events."""
 FRAME_CONTENT_TYPE: Final = "application/vnd.liaison.frame+json"
-"""content_type of frames on gw.inbound."""
+"""content_type of frames on gw.inbound.{party}."""
 
 UNKNOWN_TYPE_KEY: Final = "unknown"
 """Routing-key segment used for a message whose type could not be read."""
+UNKNOWN_SYSTEM_KEY: Final = "unknown"
+"""Routing-key segment used for a submission without a user_id (no system to tell)."""
+OPERATOR_SYSTEM: Final = "operator"
+"""The system of operator requests and submissions; their status events carry it."""
+RESERVED_SYSTEMS: Final = frozenset({UNKNOWN_SYSTEM_KEY, OPERATOR_SYSTEM, "gateway"})
+"""Broker user names a back-office system must not have: status events use them."""
+
+
+def inbound_name(party: str) -> str:
+    """The inbound exchange (and queue) for frames from ``party``, e.g. ``gw.inbound.CICA``."""
+    return INBOUND_EXCHANGE.format(party=party)
 
 
 def deliver_routing_key(provider: str, message_type: str) -> str:
@@ -63,6 +76,8 @@ def deliver_routing_key(provider: str, message_type: str) -> str:
     return f"{provider}.{message_type}"
 
 
-def status_routing_key(status: str, message_type: str | None) -> str:
-    """Routing key on gw.status: ``<status>.<type>``, e.g. ``delivered.information.share``."""
-    return f"{status}.{message_type or UNKNOWN_TYPE_KEY}"
+def status_routing_key(system: str | None, status: str, message_type: str | None) -> str:
+    """Routing key on gw.status: ``<system>.<status>.<type>``, e.g.
+    ``case-desk.delivered.information.share``. The system comes first so that RabbitMQ topic
+    permissions (``^{username}\\.``) let each system bind to its own statuses only."""
+    return f"{system or UNKNOWN_SYSTEM_KEY}.{status}.{message_type or UNKNOWN_TYPE_KEY}"

@@ -12,7 +12,8 @@ from typing import Any, Final
 
 from contracts import amqp
 from contracts.json_schemas import ENVELOPE_FILE, FRAME_FILE, STATUS_FILE, submission_file
-from contracts.registry import MessageSpec, all_specs, message_types
+from contracts.reasons import REASON_CODES
+from contracts.registry import GATEWAY_ONLY_TYPES, MessageSpec, all_specs, submittable_types
 from contracts.status import STATUSES
 
 ASYNCAPI_VERSION: Final = "3.0.0"
@@ -36,10 +37,9 @@ _REASON_HEADERS: Final = {
     "properties": {
         amqp.REASON_HEADER: {
             "type": "string",
-            "description": "Stable machine-readable reason code, family.detail (the contract "
-            "codes of contracts/README.md, or the gateway's own: signature.*, consent.*, "
-            "provenance.* ...).",
-            "examples": ["schema.missing_field", "signature.bad", "consent.missing"],
+            "description": "Stable machine-readable reason code, family.detail (contracts/"
+            "README.md section 9). New codes may be added within contract v1.",
+            "enum": sorted(REASON_CODES),
         },
         amqp.DETAIL_HEADER: {
             "type": "string",
@@ -97,9 +97,13 @@ def _refs(message_ids: list[str]) -> dict[str, Any]:
     return {mid: {"$ref": f"#/components/messages/{mid}"} for mid in message_ids}
 
 
+def _submittable_specs() -> list[MessageSpec]:
+    return [spec for spec in all_specs() if spec.type not in GATEWAY_ONLY_TYPES]
+
+
 def _messages() -> dict[str, Any]:
     messages: dict[str, Any] = {}
-    for spec in all_specs():
+    for spec in _submittable_specs():
         messages[_submission_message_id(spec)] = {
             "name": _submission_message_id(spec),
             "title": f"{spec.type} v{spec.version} submission",
@@ -157,16 +161,18 @@ def _messages() -> dict[str, Any]:
 
 def _type_parameter() -> dict[str, Any]:
     return {
-        "description": "The message type.",
-        "enum": list(message_types()),
+        "description": "The message type (a receipt is made by the gateway only, never "
+        "submitted: submission.reserved_type).",
+        "enum": list(submittable_types()),
         "location": "$message.payload#/type",
     }
 
 
 def _channels() -> dict[str, Any]:
-    submissions = [_submission_message_id(spec) for spec in all_specs()]
+    submissions = [_submission_message_id(spec) for spec in _submittable_specs()]
     reason = {
         "description": "The reason code, as in the x-gw-reason header.",
+        "enum": sorted(REASON_CODES),
         "location": f"$message.header#/{amqp.REASON_HEADER}",
     }
     return {
@@ -174,7 +180,8 @@ def _channels() -> dict[str, Any]:
             "address": "{type}",
             "title": f"{amqp.SUBMIT_EXCHANGE} (exchange)",
             "description": "Back-office systems publish submissions here with routing key = "
-            "the message type.",
+            "the message type; a key that is not the body's type is refused "
+            "(submission.routing_key_mismatch).",
             "parameters": {"type": _type_parameter()},
             "messages": _refs(submissions),
             "bindings": _exchange_binding(amqp.SUBMIT_EXCHANGE),
@@ -190,17 +197,22 @@ def _channels() -> dict[str, Any]:
         "inboundExchange": {
             "address": None,
             "title": f"{amqp.INBOUND_EXCHANGE} (exchange)",
-            "description": "Only the peer gateway publishes here, as a least-privilege user "
-            "with write access to this exchange only. Every message is a frame (a single "
-            "envelope travels as a frame of one).",
+            "description": "One per counterparty, named after it (e.g. gw.inbound.CICA). Only "
+            "that counterparty's gateway publishes here, as a least-privilege user with write "
+            "access to this exchange only, so the broker vouches for the sender. Every message "
+            "is a frame (a single envelope travels as a frame of one).",
             "messages": _refs(["frame.v1"]),
             "bindings": _exchange_binding(amqp.INBOUND_EXCHANGE),
         },
         "inboundQueue": {
             "address": amqp.INBOUND_QUEUE,
             "title": f"{amqp.INBOUND_QUEUE} (queue)",
-            "description": "Bound to the gw.inbound exchange; the gateway's inbound worker "
-            "consumes it.",
+            "description": "Bound to the gw.inbound.{party} exchange of the same name; the "
+            "gateway's inbound worker takes batches from each counterparty's queue in turn, so "
+            "one sender cannot crowd out another.",
+            "parameters": {
+                "party": {"description": "The sending counterparty's Party id, e.g. CICA."}
+            },
             "messages": _refs(["frame.v1"]),
             "bindings": _queue_binding(amqp.INBOUND_QUEUE),
         },
@@ -208,7 +220,9 @@ def _channels() -> dict[str, Any]:
             "address": "{provider}.{type}",
             "title": f"{amqp.DELIVER_EXCHANGE} (exchange)",
             "description": "Accepted envelopes from the peer, for back-office queues that bind "
-            "to it (e.g. 'SCO-RATS.information.*' or '#'). A delivery no queue is bound for is "
+            "to it (e.g. 'SCO-RATS.information.*'). RabbitMQ topic permissions limit each "
+            "system's binding keys to the deliveries it is entitled to; a binding outside them "
+            "(e.g. '#') is refused with ACCESS_REFUSED. A delivery no queue is bound for is "
             "kept in gw.rejected.",
             "parameters": {
                 "provider": {
@@ -221,12 +235,20 @@ def _channels() -> dict[str, Any]:
             "bindings": _exchange_binding(amqp.DELIVER_EXCHANGE),
         },
         "statusExchange": {
-            "address": "{status}.{type}",
+            "address": "{system}.{status}.{type}",
             "title": f"{amqp.STATUS_EXCHANGE} (exchange)",
-            "description": "Status events about every message; submitting systems bind to it "
-            f"and match submission_id. The type segment is '{amqp.UNKNOWN_TYPE_KEY}' when the "
-            "message's type could not be read.",
+            "description": "Status events about every message; each submitting system binds "
+            "with its own user name as the first word (e.g. 'case-desk.#' or "
+            "'case-desk.rejected.information.share') and matches submission_id. Topic "
+            "permissions refuse a binding for another system's statuses (ACCESS_REFUSED). The "
+            f"type segment is '{amqp.UNKNOWN_TYPE_KEY}' when the message's type could not be "
+            "read.",
             "parameters": {
+                "system": {
+                    "description": "The submitting system (its broker user, the submission's "
+                    f"user_id); '{amqp.OPERATOR_SYSTEM}' for answers to operator requests, "
+                    f"'{amqp.UNKNOWN_SYSTEM_KEY}' for a submission without user_id.",
+                },
                 "status": {
                     "description": "The status.",
                     "enum": list(STATUSES),
@@ -291,7 +313,7 @@ def _operation(
 
 
 def _operations() -> dict[str, Any]:
-    submissions = [_submission_message_id(spec) for spec in all_specs()]
+    submissions = [_submission_message_id(spec) for spec in _submittable_specs()]
     return {
         "receiveSubmission": _operation(
             "receive",
@@ -305,7 +327,8 @@ def _operations() -> dict[str, Any]:
             "send",
             "inboundExchange",
             ["frame.v1"],
-            "Publish frames of signed envelopes to the peer's gw.inbound, with confirms.",
+            "Publish frames of signed envelopes to the peer's gw.inbound.{party} (this "
+            "Party's own id), with confirms.",
             deliveryMode=2,
         ),
         "receiveFromPeer": _operation(
@@ -353,7 +376,10 @@ def asyncapi_document() -> dict[str, Any]:
             "on them. Every name is part of the contract and changes only with a new contract "
             "version. This document describes the gateway; a back-office system publishes "
             "submissions to gw.submit and consumes from its own queues bound to gw.deliver "
-            "and gw.status. See contracts/README.md.",
+            "and gw.status. A system's broker user <user> may declare (configure, read, "
+            "write) only queues named bo.<user>.* (or server-named amq.gen-* ones), write only "
+            "gw.submit, and bind only to its own statuses and entitled deliveries. See "
+            "contracts/README.md.",
         },
         "defaultContentType": amqp.CONTENT_TYPE,
         "servers": {
@@ -363,7 +389,7 @@ def asyncapi_document() -> dict[str, Any]:
                 "protocol": "amqp",
                 "protocolVersion": "0-9-1",
                 "description": "A Party's own RabbitMQ broker; the peer gateway reaches its "
-                "gw.inbound exchange with a write-only user.",
+                "gw.inbound.{party} exchange with a write-only user.",
                 "variables": {
                     "host": {"default": "127.0.0.1:5672"},
                     "vhost": {"default": "party-a", "examples": ["party-a", "party-b"]},

@@ -13,9 +13,11 @@ from contracts.errors import (
     INVALID_JSON,
     NOT_AN_OBJECT,
     TOO_LARGE,
+    ContractError,
     from_validation_error,
     make_error,
 )
+from contracts.registry import message_types
 from contracts.status import StatusEvent
 from contracts.submission import Submission
 
@@ -25,14 +27,14 @@ MAX_DOCUMENT_BYTES: Final = 8 * 1024 * 1024
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-def _no_constants(name: str) -> NoReturn:
+def no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
 def decode_json(data: bytes) -> Any:
     """Decode strict UTF-8 JSON (no BOM, no NaN/Infinity); ContractError schema.invalid_json."""
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constants)
+        return json.loads(data.decode("utf-8"), parse_constant=no_constants)
     except (ValueError, RecursionError) as exc:
         raise make_error(INVALID_JSON, f"not valid UTF-8 JSON: {exc}") from None
 
@@ -56,6 +58,18 @@ def validate(model: type[_Model], obj: Mapping[str, Any]) -> _Model:
         return model.model_validate(obj if isinstance(obj, dict) else dict(obj))
     except ValidationError as exc:
         raise from_validation_error(exc) from None
+
+
+def readable_type(data: bytes) -> str | None:
+    """The registered message type a document names, even when it breaks the contract
+    elsewhere; None when it names none. Only registered types, so that a rejected document
+    cannot put arbitrary words in routing keys or metric labels."""
+    try:
+        obj = _decode_object(data)
+    except ContractError:
+        return None
+    named = obj.get("type")
+    return named if isinstance(named, str) and named in message_types() else None
 
 
 def parse_submission(data: bytes) -> Submission:

@@ -74,6 +74,16 @@ def message_types() -> tuple[str, ...]:
     return tuple(_VERSIONS)
 
 
+# A receipt is the gateway's own signed word that it delivered an envelope: a back-office system
+# that could submit one would make its gateway vouch for deliveries that never happened.
+GATEWAY_ONLY_TYPES: Final[frozenset[str]] = frozenset({"receipt"})
+
+
+def submittable_types() -> tuple[str, ...]:
+    """The message types a back-office system may publish to gw.submit."""
+    return tuple(t for t in _VERSIONS if t not in GATEWAY_ONLY_TYPES)
+
+
 def versions_of(message_type: str) -> tuple[int, ...]:
     """The registered versions of a type, oldest first; empty for an unknown type."""
     return _VERSIONS.get(message_type, ())

@@ -15,7 +15,7 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aio_pika
 import aiormq
@@ -27,6 +27,7 @@ from aio_pika.abc import (
     DeliveryMode,
 )
 
+from gateway import reconnect
 from gateway.outgoing import Outgoing
 
 log = structlog.get_logger(__name__)
@@ -70,19 +71,30 @@ async def connect(
     fail_fast: bool = True,
     ssl_context: ssl.SSLContext | None = None,
 ) -> AbstractRobustConnection:
-    """A robust connection: aio-pika reconnects and restores channels and consumers itself.
+    """A robust connection: aio-pika reconnects and restores channels and consumers itself,
+    waiting longer between attempts the longer the broker stays down (gateway.reconnect).
 
     With ``fail_fast`` off the call waits until the broker first answers, which is what a
     counterparty link wants: the gateway starts, and the link comes up when the peer does.
     ``ssl_context`` is used for an ``amqps://`` URL (see ``gateway.tls``).
     """
-    connection = await aio_pika.connect_robust(
-        url,
-        client_properties={"connection_name": name},
-        heartbeat=heartbeat,
-        reconnect_interval=1,
-        fail_fast=fail_fast,
-        ssl_context=ssl_context,
+    reconnect.quiet_attempt_logs()
+
+    def open_connection() -> Awaitable[AbstractRobustConnection]:
+        return aio_pika.connect_robust(
+            url,
+            client_properties={"connection_name": name},
+            heartbeat=heartbeat,
+            reconnect_interval=reconnect.FIRST_DELAY_S,
+            ssl_context=ssl_context,
+        )
+
+    if fail_fast:
+        connection = await open_connection()
+    else:
+        connection = await reconnect.first_connection(open_connection, name, url)
+    connection.close_callbacks.add(
+        reconnect.BackoffWhileDown(connection, name, reconnect.FIRST_DELAY_S).on_closed
     )
     if on_state is not None:
         listener = on_state
@@ -116,12 +128,30 @@ class StaleBatch(Exception):
     """The channel the batch arrived on is gone; the broker redelivers its messages."""
 
 
-class TransactionalChannel:
-    """A consuming channel in AMQP transaction mode, restored after reconnects."""
+class CopyGuard(Protocol):
+    """Publishes some of a batch's messages with confirms before the batch's transaction."""
 
-    def __init__(self, connection: AbstractRobustConnection, prefetch: int) -> None:
+    def guards(self, item: Outgoing) -> bool: ...
+
+    async def publish(self, items: Sequence[Outgoing]) -> bool:
+        """True once every item is confirmed; False to give the batch back (stopping)."""
+        ...
+
+
+class TransactionalChannel:
+    """A consuming channel in AMQP transaction mode, restored after reconnects.
+
+    A transaction gets no per-message refusal: a message a full queue refuses inside it is
+    dropped without a word. Messages a ``guard`` guards (the copies for gw.rejected and
+    gw.quarantine) are therefore published through it, with confirms, before the transaction.
+    """
+
+    def __init__(
+        self, connection: AbstractRobustConnection, prefetch: int, guard: CopyGuard | None = None
+    ) -> None:
         self._connection = connection
         self._prefetch = prefetch
+        self._guard = guard
         self._channel: AbstractRobustChannel | None = None
         self._tx_underlay: aiormq.abc.AbstractChannel | None = None
         self._ready = asyncio.Event()
@@ -187,6 +217,11 @@ class TransactionalChannel:
         assert self._channel is not None
         if ack is not None and not self.is_current(ack):
             raise StaleBatch
+        if self._guard is not None:
+            guarded = [item for item in outgoing if self._guard.guards(item)]
+            if guarded and not await self._guard.publish(guarded):
+                raise StaleBatch  # given back: the closing channel returns it to its queue
+            outgoing = [item for item in outgoing if not self._guard.guards(item)]
         try:
             for item in outgoing:
                 exchange = await self._exchange(item.exchange)
@@ -219,6 +254,15 @@ class PublishRefused(Exception):
     """The broker did not confirm a publish (nack, return, or a lost channel)."""
 
 
+_PUBLISH_FAILURES = (
+    TimeoutError,
+    aiormq.exceptions.AMQPError,
+    aio_pika.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    RuntimeError,
+)
+
+
 class ConfirmingPublisher:
     """Publishes with publisher confirms, many in flight at once."""
 
@@ -247,6 +291,16 @@ class ConfirmingPublisher:
         """Publish everything and wait for every confirm; raise PublishRefused otherwise."""
         if not outgoing:
             return
+        refused = await self.refused(outgoing, timeout)
+        if refused:
+            raise PublishRefused(f"broker refused {len(refused)} of {len(outgoing)}")
+
+    async def refused(self, outgoing: Sequence[Outgoing], timeout: float = 30.0) -> list[Outgoing]:
+        """Publish everything and wait for every confirm: the items the broker refused (a nack,
+        as from a full queue with overflow reject-publish). PublishRefused if none can be
+        published or confirmed (no connection, a lost channel, a timeout)."""
+        if not outgoing:
+            return []
         if not self.connected:
             raise PublishRefused("not connected")
         try:
@@ -260,19 +314,19 @@ class ConfirmingPublisher:
                 )
                 for exchange, item in zip(exchanges, outgoing, strict=True)
             ]
-            results = await asyncio.gather(*confirms)
-        except (
-            TimeoutError,
-            aiormq.exceptions.AMQPError,
-            aio_pika.exceptions.ChannelInvalidStateError,
-            ConnectionError,
-            RuntimeError,
-        ) as exc:
+            results = await asyncio.gather(*confirms, return_exceptions=True)
+            refused = []
+            for item, result in zip(outgoing, results, strict=True):
+                if isinstance(result, aiormq.exceptions.DeliveryError):
+                    refused.append(item)  # a nack: this message, not the channel
+                elif isinstance(result, BaseException):
+                    raise result
+                elif not isinstance(result, aiormq.spec.Basic.Ack):
+                    refused.append(item)
+        except _PUBLISH_FAILURES as exc:
             self._exchanges.clear()
             raise PublishRefused(f"{type(exc).__name__}: {exc}") from exc
-        for result in results:
-            if not isinstance(result, aiormq.spec.Basic.Ack):
-                raise PublishRefused(f"broker answered {type(result).__name__}")
+        return refused
 
     async def _exchange(self, name: str) -> aio_pika.abc.AbstractExchange:
         if self._channel is None:

@@ -21,6 +21,7 @@ client declares its own exclusive status queue.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
@@ -43,7 +44,14 @@ from contracts import ContractError, StatusEvent, Submission, latest_version, pa
 from contracts.amqp import CONTENT_TYPE, STATUS_EXCHANGE, SUBMIT_EXCHANGE
 from contracts.parsing import validate
 
-log = structlog.get_logger(__name__)
+# A library logs through the standard library: silent below WARNING unless the application
+# configures logging (gateway.logging does, for the gateway's own processes), and never on
+# stdout, which belongs to the application.
+log = structlog.wrap_logger(
+    logging.getLogger(__name__),
+    processors=[structlog.processors.KeyValueRenderer(key_order=["event"])],
+    wrapper_class=structlog.stdlib.BoundLogger,
+)
 
 FINAL_STATUSES: Final[frozenset[str]] = frozenset({"delivered", "rejected", "blocked"})
 DEFAULT_USER: Final = "guest"
@@ -162,7 +170,8 @@ class SubmissionClient:
         queue = await listening.declare_queue(
             status_queue_name(self._user), exclusive=True, auto_delete=True
         )
-        await queue.bind(STATUS_EXCHANGE, routing_key="#")
+        # Status keys start with the submitting system; RabbitMQ refuses any other binding.
+        await queue.bind(STATUS_EXCHANGE, routing_key=f"{self._user}.#")
         await queue.consume(self._on_status, no_ack=True)
         log.info("client.connected", user=self._user, status_queue=queue.name)
 
@@ -202,12 +211,13 @@ class SubmissionClient:
         }
         return validate(Submission, document)
 
-    async def submit(self, submission: Submission) -> str:
-        """Publish ``submission`` with a fresh message_id, wait for the broker's confirm and
-        return the message_id (the ``submission_id`` of its status events)."""
+    async def submit(self, submission: Submission, message_id: str | None = None) -> str:
+        """Publish ``submission``, wait for the broker's confirm and return its message_id (the
+        ``submission_id`` of its status events): ``message_id``, or a fresh one. Publishing
+        again with the same message_id after a lost confirm produces one envelope only."""
         if self._exchange is None:
             raise RuntimeError("SubmissionClient is not connected")
-        message_id = uuid.uuid4().hex
+        message_id = message_id or uuid.uuid4().hex
         self._inbox.track(message_id)
         try:
             await self._exchange.publish(

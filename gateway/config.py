@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from contracts import MAX_FRAME_ENVELOPES
 from gateway.overrides import OverrideError, apply_environment
 from gateway.review import DEFAULT_THRESHOLD, ReviewMode
 
@@ -102,6 +103,12 @@ class BrokerConfig(Link):
     batch_size: int = Field(default=256, ge=1, le=4096)
     batch_linger_ms: float = Field(default=4.0, ge=0, le=1000)
     heartbeat_s: int = Field(default=15, ge=0)
+    inbound_prefetch: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="frames in hand per counterparty queue: bounds memory to this many frames",
+    )
 
 
 class Counterparty(Link):
@@ -136,6 +143,23 @@ class HttpConfig(_Section):
     port: int = Field(default=9100, ge=0, le=65535)
 
 
+class ConsoleConfig(_Section):
+    """The operator console on the HTTP port (``/``); relative paths are to the config file."""
+
+    enabled: bool = True
+    operators_file: Path = Field(
+        default=Path("operators.json"), description="operator accounts (mode 0600)"
+    )
+    session_key_file: Path = Field(
+        default=Path("console-session.key"),
+        description="Fernet key of the session cookies; made (mode 0600) if missing",
+    )
+    tls_cert: Path | None = Field(default=None, description="serve HTTPS with this certificate")
+    tls_key: Path | None = None
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_s: int = Field(default=300, ge=1)
+
+
 class ArchiveConfig(_Section):
     url: str = Field(description="sqlite:///path/to/file.db or postgresql://user@host/db")
 
@@ -146,10 +170,24 @@ class KeysConfig(_Section):
 
 class LimitsConfig(_Section):
     max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_frame_envelopes: int = Field(
+        default=MAX_FRAME_ENVELOPES,
+        ge=1,
+        description="a frame from a counterparty with more envelopes is refused whole",
+    )
     max_envelope_age_s: int = Field(default=24 * 3600, ge=1)
     max_clock_skew_s: int = Field(default=120, ge=0)
     receipt_overdue_s: int = Field(default=60, ge=1)
     max_attempts: int = Field(default=5, ge=1, le=100)
+    inbound_envelopes_per_s: float = Field(
+        default=2000,
+        gt=0,
+        description="per counterparty: envelopes (and refused frames) handled per second; "
+        "over it, its frames wait in its queue",
+    )
+    inbound_burst: int = Field(
+        default=20_000, ge=1, description="per counterparty: envelopes handled at once after idling"
+    )
     submit_queue_max_length: int = Field(default=2_000_000, ge=1)
 
     @property
@@ -166,6 +204,7 @@ class GatewayConfig(_Section):
     broker: BrokerConfig
     counterparties: list[Counterparty]
     http: HttpConfig = HttpConfig()
+    console: ConsoleConfig = ConsoleConfig()
     archive: ArchiveConfig
     keys: KeysConfig
     limits: LimitsConfig = LimitsConfig()
@@ -210,9 +249,18 @@ def _resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
             update={"ca": resolve(tls.ca), "cert": resolve(tls.cert), "key": resolve(tls.key)}
         )
 
+    console = config.console
     return config.model_copy(
         update={
             "broker": config.broker.model_copy(update={"tls": resolve_tls(config.broker.tls)}),
+            "console": console.model_copy(
+                update={
+                    "operators_file": resolve(console.operators_file),
+                    "session_key_file": resolve(console.session_key_file),
+                    "tls_cert": resolve(console.tls_cert) if console.tls_cert else None,
+                    "tls_key": resolve(console.tls_key) if console.tls_key else None,
+                }
+            ),
             "keys": KeysConfig(signing_key=resolve(config.keys.signing_key)),
             "archive": ArchiveConfig(url=archive_url),
             "counterparties": [

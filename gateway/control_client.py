@@ -18,12 +18,14 @@ from typing import Any, Self
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
+from contracts.amqp import OPERATOR_SYSTEM, status_routing_key
 from gateway import topology
 from gateway.client import user_from_url
 from gateway.replay import ControlRequest
 from gateway.tls import Endpoint
 
-# Statuses that answer a control request; routing keys on gw.status are <status>.<type>.
+# Statuses that answer a control request; their routing keys on gw.status are
+# operator.<status>.<type> (contracts.amqp.status_routing_key).
 ANSWER_STATUSES = ("replayed", "blocked", "rejected", "sent", "duplicate", "held")
 
 Answer = dict[str, Any]
@@ -65,7 +67,9 @@ class ControlClient:
             f"gw.answers.{uuid.uuid4().hex}", exclusive=True, auto_delete=True
         )
         for status in ANSWER_STATUSES:
-            await queue.bind(topology.STATUS, routing_key=f"{status}.#")
+            await queue.bind(
+                topology.STATUS, routing_key=status_routing_key(OPERATOR_SYSTEM, status, "#")
+            )
         await queue.consume(self._answered, no_ack=True)
 
     async def close(self) -> None:

@@ -1,8 +1,10 @@
-"""The gateway's HTTP side: ``/metrics``, ``/healthz`` and ``/readyz`` on one aiohttp server."""
+"""The gateway's HTTP side: ``/metrics``, ``/healthz`` and ``/readyz`` on one aiohttp server
+(and the operator console, when the gateway adds it)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -13,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from gateway.metrics import GatewayMetrics
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
+Extension = Callable[[web.Application], None]
 
 _log = structlog.get_logger(__name__)
 
@@ -25,10 +28,12 @@ def build_app(
     metrics: GatewayMetrics,
     readiness: Readiness,
     readiness_timeout: float = DEFAULT_READINESS_TIMEOUT_S,
+    extend: Extension | None = None,
 ) -> web.Application:
+    """The probes; ``extend`` adds more (the operator console) to the same application."""
+
     async def metrics_handler(request: web.Request) -> web.Response:
-        # Always the 0.0.4 text format: OpenMetrics would merge gateway_receipts_overdue and
-        # gateway_receipts_overdue_total into one family name (see gateway.metrics).
+        # The 0.0.4 text format, which every scraper and `promtool check metrics` read.
         return web.Response(
             body=generate_latest(metrics.registry),
             headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4},
@@ -55,6 +60,8 @@ def build_app(
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if extend is not None:
+        extend(app)
     return app
 
 
@@ -69,10 +76,13 @@ class HttpServer:
         readiness: Readiness,
         *,
         readiness_timeout: float = DEFAULT_READINESS_TIMEOUT_S,
+        extend: Extension | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._host = host
         self._requested_port = port
-        self._app = build_app(metrics, readiness, readiness_timeout)
+        self._ssl_context = ssl_context
+        self._app = build_app(metrics, readiness, readiness_timeout, extend)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -89,7 +99,10 @@ class HttpServer:
         runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self._host, self._requested_port).start()
+            site = web.TCPSite(
+                runner, self._host, self._requested_port, ssl_context=self._ssl_context
+            )
+            await site.start()
         except BaseException:
             await runner.cleanup()
             raise

@@ -11,13 +11,14 @@ given at construction, reasons against the shape of a stable code, and anything 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Collection, Iterable
 from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
-from prometheus_client.metrics_core import Metric
+
+from contracts.amqp import inbound_name
+from gateway.version import package_version
 
 Direction = Literal["outbound", "inbound"]
 Outcome = Literal["forwarded", "delivered", "rejected", "quarantined", "duplicate", "held"]
@@ -39,7 +40,6 @@ STAGES: Final[tuple[Stage, ...]] = (
 )
 QUEUES: Final[tuple[str, ...]] = (
     "gw.submit",
-    "gw.inbound",
     "gw.rejected",
     "gw.quarantine",
     "gw.control",
@@ -73,32 +73,6 @@ def reason_code(reason: str) -> str:
     return OTHER
 
 
-def package_version() -> str:
-    try:
-        return version("liaison-gateway")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-class _Undescribed:
-    """Registers a collector without announcing its names to the registry's clash check.
-
-    The contract names both the gauge ``gateway_receipts_overdue`` and the counter
-    ``gateway_receipts_overdue_total``. In the Prometheus text format they are distinct
-    series, but prometheus_client reserves a counter's base name and would refuse the pair.
-    The /metrics endpoint therefore always serves the 0.0.4 text format (see gateway.http).
-    """
-
-    def __init__(self, collector: Counter) -> None:
-        self._collector = collector
-
-    def collect(self) -> Iterable[Metric]:
-        return self._collector.collect()
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
-
-
 class GatewayMetrics:
     """The gateway's metrics on their own registry, with helpers that bound label values."""
 
@@ -114,6 +88,11 @@ class GatewayMetrics:
         self.party = party
         self.counterparties: frozenset[str] = frozenset(counterparties)
         self.message_types: frozenset[str] = frozenset(message_types)
+        # The queues whose depth is watched: each counterparty has its own inbound queue.
+        self.queues: tuple[str, ...] = (
+            *QUEUES,
+            *(inbound_name(c) for c in sorted(self.counterparties)),
+        )
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
 
@@ -186,8 +165,26 @@ class GatewayMetrics:
             ["counterparty"],
             registry=r,
         )
+        self.copies_refused = Counter(
+            "gateway_copies_refused_total",
+            "Copies for gw.rejected or gw.quarantine the broker refused (the queue was full)",
+            ["queue"],
+            registry=r,
+        )
+        self.copies_held = Gauge(
+            "gateway_copies_held",
+            "1 while a batch is held because its queue refused a copy for it, else 0",
+            registry=r,
+        )
+        self.inbound_rate_limited = Gauge(
+            "gateway_inbound_rate_limited",
+            "1 while a counterparty has frames waiting but is over its rate limit, else 0",
+            ["counterparty"],
+            registry=r,
+        )
+        # Not "gateway_receipts_overdue": a gauge and a counter may not differ only by _total.
         self.receipts_overdue = Gauge(
-            "gateway_receipts_overdue",
+            "gateway_receipts_pending_overdue",
             "Envelopes waiting for a receipt longer than the configured overdue time",
             ["counterparty"],
             registry=r,
@@ -196,9 +193,8 @@ class GatewayMetrics:
             "gateway_receipts_overdue_total",
             "Envelopes whose receipt became overdue",
             ["counterparty"],
-            registry=None,
+            registry=r,
         )
-        r.register(_Undescribed(self.receipts_overdue_total))
 
         self.broker_connected = Gauge(
             "gateway_broker_connected",
@@ -229,9 +225,9 @@ class GatewayMetrics:
             "gateway_archive_up", "1 while the archive answers, else 0", registry=r
         )
 
-        self.signing_key_expiry_days = Gauge(
-            "gateway_signing_key_expiry_days",
-            "Days until the gateway's signing key leaves its validity window",
+        self.signing_key_expiry = Gauge(
+            "gateway_signing_key_expiry_timestamp_seconds",
+            "When the gateway's signing key leaves its validity window (Unix time)",
             ["key_id"],
             registry=r,
         )
@@ -249,16 +245,19 @@ class GatewayMetrics:
                 for message_type in self.message_types:
                     for outcome in OUTCOMES[direction]:
                         self.messages.labels(direction, message_type, counterparty, outcome)
-        for queue in QUEUES:
+        for queue in self.queues:
             self.backlog.labels(queue)
         for stage in STAGES:
             self.stage_seconds.labels(stage)
+        for queue in ("gw.rejected", "gw.quarantine"):
+            self.copies_refused.labels(queue)
         for broker in (LOCAL_BROKER, *self.counterparties):
             self.broker_connected.labels(broker).set(0)
             self.broker_reconnects.labels(broker)
         for counterparty in self.counterparties:
             self.receipts_pending.labels(counterparty)
             self.receipts_overdue.labels(counterparty)
+            self.inbound_rate_limited.labels(counterparty).set(0)
             self.receipts_overdue_total.labels(counterparty)
             for recipient in self.counterparties - {counterparty}:
                 self.consent_blocks.labels(counterparty, recipient)
@@ -304,6 +303,9 @@ class GatewayMetrics:
 
     def record_reconnect(self, broker: str) -> None:
         self.broker_reconnects.labels(self.broker(broker)).inc()
+
+    def set_rate_limited(self, counterparty: str, limited: bool) -> None:
+        self.inbound_rate_limited.labels(self.counterparty(counterparty)).set(1 if limited else 0)
 
     def record_receipt_overdue(self, counterparty: str) -> None:
         self.receipts_overdue_total.labels(self.counterparty(counterparty)).inc()

@@ -8,6 +8,7 @@ it was archived), the quarantined submissions still waiting for release, and the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,9 @@ from gateway.consent import ConsentRegistry, DecisionRecord
 from gateway.replay import PASSED, released_records
 
 CONSENT_TYPES = ("consent.decision", "consent.revocation")
+# The wording of gateway.consent.decide_route's refusal detail, one clause per match or gap.
+_UNDECLARED = re.compile(r"reproduces received envelope (\S+) of (\S+) \(([^)]*)\)")
+_MISSING = re.compile(r"no consent from (\S+) for envelope (\S+) to ([^;]+)")
 # Decisions received from a provider govern this Party's routes; the ones this Party sent are
 # its own consents to others, shown too so an operator sees both directions.
 _APPLIED = {("envelope.in", "delivered"), ("envelope.out", "sent")}
@@ -102,6 +106,41 @@ def consent_detail(registry: ConsentRegistry, decision_id: str, now: datetime) -
     return lines
 
 
+def undeclared_matches(detail: str | None) -> list[tuple[str, str, str]]:
+    """(envelope id, provider, evidence) of each received envelope a quarantined submission
+    reproduced without declaring it, read from its refusal detail."""
+    return [(m[1], m[2], m[3]) for m in _UNDECLARED.finditer(detail or "")]
+
+
+def missing_consents(detail: str | None) -> list[tuple[str, str, str]]:
+    """(provider, envelope id, recipients) of each consent a refusal detail says is missing."""
+    return [(m[1], m[2], m[3].strip()) for m in _MISSING.finditer(detail or "")]
+
+
+def consent_dict(
+    registry: ConsentRegistry, decision_id: str, now: datetime
+) -> dict[str, Any] | None:
+    """What ``gateway consent show --format json`` prints; None for an unknown decision."""
+    record = registry.record(decision_id)
+    if record is None:
+        return None
+    grant, revocation = record.grant, record.revocation
+    return {
+        "decision": grant.decision_id,
+        "provider": grant.provider,
+        "granted": record.granted,
+        "status": registry.status(decision_id, now),
+        "recipients": sorted(grant.recipients),
+        "scope": _scope(record),
+        "decided_at": format_time(grant.granted_at),
+        "expires_at": format_time(grant.expires_at) if grant.expires_at else None,
+        "request_id": record.request_id,
+        "conditions": grant.conditions,
+        "revoked_at": format_time(revocation.at) if revocation else None,
+        "revocation_reason": revocation.reason if revocation else None,
+    }
+
+
 def pending_quarantine(quarantined: Iterable[Record], requests: Iterable[Record]) -> list[Record]:
     """Quarantined submissions that no release or replay has let through yet."""
     released = released_records(requests)
@@ -141,6 +180,36 @@ def _payload_lines(payload: bytes) -> list[str]:
         return json.dumps(data, indent=2, ensure_ascii=False).splitlines()
     except (UnicodeDecodeError, ValueError):
         return [f"<{len(payload)} bytes, not JSON>"]
+
+
+def _record_dict(record: Record) -> dict[str, Any]:
+    return {
+        "seq": record.seq,
+        "recorded_at": format_time(record.recorded_at),
+        "kind": record.kind,
+        "outcome": record.outcome,
+        "envelope_id": record.envelope_id,
+        "reason": record.reason,
+        "detail": record.detail,
+    }
+
+
+def quarantine_dict(record: Record, attempts: Sequence[Record]) -> dict[str, Any]:
+    """What ``gateway quarantine show --format json`` prints."""
+    try:
+        submission: Any = json.loads(record.payload)
+    except (UnicodeDecodeError, ValueError):
+        submission = None
+    return {
+        **_record_dict(record),
+        "system": record.system,
+        "message_id": record.message_id,
+        "type": record.type,
+        "recipient": record.recipient,
+        "derived_from": list(record.derived_from),
+        "submission": submission,
+        "release_attempts": [_record_dict(a) for a in attempts],
+    }
 
 
 def quarantine_detail(record: Record, history: Sequence[Record]) -> list[str]:

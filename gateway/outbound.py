@@ -1,22 +1,23 @@
 """Outbound decisions: what happens to one submission, as a pure function.
 
 Order matters and is part of the contract: size, AMQP properties, schema, types only the gateway
-makes, route, roster administrators, liaison officer, the third-party rule, the recipient's copy
-of our roster, the release review, and only then stamping and signing. The first failing check
-names the reason; nothing that fails a check is signed. The recipient's copy comes after the
-third-party rule so that a route the rule stops is quarantined (and can be released by consent)
-rather than refused.
+makes, the routing key, route, roster administrators, liaison officer, the third-party rule, the
+recipient's copy of our roster, the release review, and only then stamping and signing. The
+first failing check names the reason; nothing that fails a check is signed. The recipient's copy
+comes after the third-party rule so that a route the rule stops is quarantined (and can be
+released by consent) rather than refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from contracts import ContractError, Submission, parse_submission
-from contracts.registry import spec_for
+from contracts.parsing import readable_type
+from contracts.registry import GATEWAY_ONLY_TYPES, spec_for
 from gateway.attachment_content import UNPACK_REFUSED
 from gateway.consent import RouteDecision, decide_route
 from gateway.keys import SigningKey
@@ -27,9 +28,6 @@ from gateway.stamping import stamp
 from gateway.state import PartyState
 
 JSON = "application/json"
-# A receipt is the gateway's own signed word that it delivered an envelope: a back-office system
-# that could submit one would make its gateway vouch for deliveries that never happened.
-GATEWAY_ONLY_TYPES = frozenset({"receipt"})
 # A liaison.assignment accredits an officer at both Parties: only the systems the configuration
 # names as roster administrators may submit one.
 ROSTER_TYPES = frozenset({"liaison.assignment"})
@@ -46,12 +44,18 @@ class Delivery:
     content_type: str | None
     headers: Mapping[str, Any]
     redelivered: bool
+    # The routing key it was published with; None for submissions that never crossed gw.submit
+    # (operator submissions, re-processed records), which have no key to disagree with.
+    routing_key: str | None = None
 
 
 @dataclass(frozen=True)
 class Rejected:
     reason: str
     detail: str
+    # The message type when it could be read, so that the status event, metrics, archive and
+    # log still say what was refused.
+    type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,21 @@ def route_of(known: KnownEnvelope, ctx: OutboundContext) -> RouteDecision:
     )
 
 
+def _check_submission(submission: Submission, delivery: Delivery) -> Rejected | None:
+    if submission.type in GATEWAY_ONLY_TYPES:
+        return Rejected(
+            "submission.reserved_type", f"{submission.type} is made by the gateway, not submitted"
+        )
+    if delivery.routing_key is not None and delivery.routing_key != submission.type:
+        # Systems bound to gw.submit by key (and audits of it) must see what the body is.
+        return Rejected(
+            "submission.routing_key_mismatch",
+            f"routing key {delivery.routing_key[:128]!r} is not the body's type "
+            f"{submission.type!r}",
+        )
+    return None
+
+
 def review_of(known: KnownEnvelope, ctx: OutboundContext) -> ReviewNeed | None:
     """Whether a submission the rule allowed waits for a person (see gateway.review)."""
     mode = ctx.review.get(known.recipient, "off")
@@ -183,6 +202,13 @@ def decide_submission(
     delivery: Delivery, ctx: OutboundContext, *, reviewed: bool = False
 ) -> OutboundDecision:
     """``reviewed``: a person released it (gateway.review); every other check runs again."""
+    decision = _decide(delivery, ctx, reviewed)
+    if isinstance(decision, Rejected) and decision.type is None:
+        return replace(decision, type=readable_type(delivery.body))
+    return decision
+
+
+def _decide(delivery: Delivery, ctx: OutboundContext, reviewed: bool) -> OutboundDecision:
     rejected = _check_delivery(delivery, ctx)
     if rejected is not None:
         return rejected
@@ -190,10 +216,9 @@ def decide_submission(
         submission = parse_submission(delivery.body)
     except ContractError as exc:
         return Rejected(exc.code, exc.message)
-    if submission.type in GATEWAY_ONLY_TYPES:
-        return Rejected(
-            "submission.reserved_type", f"{submission.type} is made by the gateway, not submitted"
-        )
+    rejected = _check_submission(submission, delivery)
+    if rejected is not None:
+        return rejected
     if submission.recipient not in ctx.counterparties:
         return Rejected(
             "route.unknown_recipient",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contracts import encode_frame
+from contracts import MAX_FRAME_ENVELOPES, amqp, encode_frame
 from gateway import topology
 from gateway.stamping import rfc3339
 
@@ -29,6 +29,7 @@ class Outgoing:
 def status(
     status: str,
     *,
+    system: str | None,
     at: datetime,
     submission_id: str | None,
     envelope_id: str | None,
@@ -36,7 +37,8 @@ def status(
     reason: str | None = None,
     detail: str | None = None,
 ) -> Outgoing:
-    """A status event on gw.status, routing key ``<status>.<type>``."""
+    """A status event on gw.status, routing key ``<system>.<status>.<type>``; ``system`` is
+    the submitting back-office system (the AMQP user_id), the only one allowed to read it."""
     event = {
         "submission_id": submission_id,
         "envelope_id": envelope_id,
@@ -48,7 +50,7 @@ def status(
     }
     return Outgoing(
         exchange=topology.STATUS,
-        routing_key=f"{status}.{type or 'unknown'}",
+        routing_key=amqp.status_routing_key(system, status, type),
         body=json.dumps(event, separators=(",", ":")).encode(),
         correlation_id=submission_id,
     )
@@ -119,7 +121,8 @@ def frames(
     exchange: str,
     new_id: Callable[[], str],
 ) -> list[Outgoing]:
-    """Signed envelopes packed into as few AMQP messages as fit under ``max_bytes`` each.
+    """Signed envelopes packed into as few AMQP messages as fit under ``max_bytes`` and
+    MAX_FRAME_ENVELOPES each.
 
     One frame is one publish and one confirm for many envelopes; each envelope keeps its own
     signature and is accepted or refused on its own by the receiver.
@@ -128,7 +131,8 @@ def frames(
     size = max_bytes
     for envelope in envelopes:
         length = len(json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode())
-        if size + length + 1 > max_bytes - FRAME_SLACK_BYTES // 2:
+        full = bool(groups) and len(groups[-1]) >= MAX_FRAME_ENVELOPES
+        if full or size + length + 1 > max_bytes - FRAME_SLACK_BYTES // 2:
             groups.append([])
             size = 0
         groups[-1].append(envelope)

@@ -65,6 +65,7 @@ class Pending:
     submission_id: str
     type: str
     sent_at: datetime
+    system: str  # the submitting back-office system, told on gw.status
 
 
 class ReceiptTracker:
@@ -87,6 +88,8 @@ class ReceiptTracker:
         submission_id: str,
         type: str,
         sent_at: datetime,
+        *,
+        system: str,
     ) -> None:
         known = self._pending.get(envelope_id) or self._settled.get(envelope_id)
         if known is not None:
@@ -97,7 +100,7 @@ class ReceiptTracker:
                 )
             return
         self._pending[envelope_id] = Pending(
-            envelope_id, digest, counterparty, submission_id, type, sent_at
+            envelope_id, digest, counterparty, submission_id, type, sent_at, system
         )
         self._counts[counterparty] += 1
         heapq.heappush(self._by_sent_at, (sent_at, envelope_id))

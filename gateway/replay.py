@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal, get_args
 
 from contracts import ContractError, parse_envelope
+from contracts.amqp import OPERATOR_SYSTEM
 from gateway import outgoing, topology
 from gateway.archive import Entry, Record
 from gateway.archive.records import format_time
@@ -45,7 +46,6 @@ Target = Literal["deliver", "peer", "reprocess"]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 TARGETS: Final[tuple[Target, ...]] = get_args(Target)
 
-OPERATOR_SYSTEM: Final = "operator"
 """The system name of submissions an operator makes through ``gw.control`` (action submit)."""
 
 MALFORMED: Final = "control.malformed"
@@ -374,6 +374,7 @@ def answer(
     """The status event answering a request: gw.status, correlation_id = request_id."""
     event = outgoing.status(
         status,
+        system=OPERATOR_SYSTEM,
         at=at,
         submission_id=submission_id,
         envelope_id=envelope_id,

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
 
 from contracts.registry import all_specs
 from gateway import amqp, outgoing
@@ -26,16 +28,21 @@ from gateway.archive import Appended, ArchiveStore, Entry
 from gateway.archive.store import async_url
 from gateway.client import user_from_url
 from gateway.config import ConfigError, GatewayConfig
+from gateway.console.app import console_for, https_context, setup_console
+from gateway.console.overview import Link, LiveStatus
+from gateway.desk.operations import Desk
 from gateway.http import HttpServer
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
-from gateway.metrics import QUEUES, GatewayMetrics
+from gateway.metrics import GatewayMetrics
 from gateway.outbound import OutboundContext
+from gateway.ratelimit import RateLimiter
 from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
 from gateway.tls import Endpoint
-from gateway.workers.batches import Batcher
+from gateway.workers.batches import Batcher, RoundRobin
 from gateway.workers.control import ControlWorker
+from gateway.workers.copies import CopyKeeper
 from gateway.workers.inbound import InboundWorker
 from gateway.workers.outbound import OutboundWorker
 
@@ -43,6 +50,9 @@ log = structlog.get_logger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 1.0
 BACKLOG_INTERVAL_S = 5.0
+# A batch from one counterparty stops growing past this many bytes of frames, so that the
+# next counterparty's turn (see RoundRobin) comes within one modest batch of work.
+INBOUND_BATCH_BYTES = 1 << 20
 
 
 def own_public_key_path(config: GatewayConfig) -> str:
@@ -124,11 +134,21 @@ class Gateway:
         self._links: dict[str, AbstractRobustConnection] = {}
         self.publishers = {c.id: ConfirmingPublisher() for c in config.counterparties}
         self._status_publisher = ConfirmingPublisher()
+        self._copies = CopyKeeper(ConfirmingPublisher(), self.metrics)
         self._channels: list[TransactionalChannel] = []
         self._workers: list[OutboundWorker | InboundWorker | ControlWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
-        self.http = HttpServer(config.http.host, config.http.port, self.metrics, self.readiness)
+        self._link_state: dict[str, Link] = {}
+        self._backlog: dict[str, int] = {}
+        self.http = HttpServer(
+            config.http.host,
+            config.http.port,
+            self.metrics,
+            self.readiness,
+            extend=self._mount_console if config.console.enabled else None,
+            ssl_context=https_context(config.console),
+        )
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -143,12 +163,20 @@ class Gateway:
             ssl_context=local.ssl_context,
         )
         await self._status_publisher.open(self._local)
+        await self._copies.open(self._local)
         for counterparty in self.config.counterparties:
             self._spawn(self._link(counterparty.id))
         outbound_channel = await self._transactional_channel()
-        inbound_channel = await self._transactional_channel()
         broker = self.config.broker
+        senders = [c.id for c in self.config.counterparties]
+        limits, now = self.config.limits, time.monotonic()
+        linger_s = broker.batch_linger_ms / 1000
+        # One channel per counterparty: an ack(multiple) acks only that counterparty's frames.
+        inbound_channels = {
+            s: await self._transactional_channel(broker.inbound_prefetch) for s in senders
+        }
         outbound = OutboundWorker(
+            party=self.config.party,
             channel=outbound_channel,
             publishers=self.publishers,
             archive=self.archive,
@@ -162,16 +190,21 @@ class Gateway:
         )
         inbound = InboundWorker(
             party=self.config.party,
-            channel=inbound_channel,
+            channels=inbound_channels,
             publishers=self.publishers,
             archive=self.archive,
             metrics=self.metrics,
-            batcher=Batcher(broker.batch_size, broker.batch_linger_ms / 1000),
+            batcher=RoundRobin(
+                {s: Batcher(broker.batch_size, linger_s, INBOUND_BATCH_BYTES) for s in senders},
+                RateLimiter(senders, limits.inbound_envelopes_per_s, limits.inbound_burst, now),
+                self.metrics.set_rate_limited,
+            ),
             signing_key=self.signing_key,
             context=self._inbound_context,
             on_state_lost=self._lose_state,
             prepare=self._prepare,
             max_message_bytes=self.config.limits.max_message_bytes,
+            max_frame_envelopes=self.config.limits.max_frame_envelopes,
             max_attempts=self.config.limits.max_attempts,
         )
         control = ControlWorker(
@@ -198,9 +231,11 @@ class Gateway:
         await self.http.start()
         log.info("gateway.started", party=self.config.party, http_port=self.http.port)
 
-    async def _transactional_channel(self) -> TransactionalChannel:
+    async def _transactional_channel(self, prefetch: int | None = None) -> TransactionalChannel:
         assert self._local is not None
-        channel = TransactionalChannel(self._local, self.config.broker.prefetch)
+        channel = TransactionalChannel(
+            self._local, prefetch or self.config.broker.prefetch, self._copies
+        )
         await channel.open()
         self._channels.append(channel)
         return channel
@@ -220,6 +255,7 @@ class Gateway:
 
         def changed(connected: bool) -> None:
             nonlocal seen_up
+            self._link_state[broker] = Link(broker, connected, datetime.now(UTC))
             self.metrics.set_broker_connected(broker, connected)
             if connected and seen_up:
                 self.metrics.record_reconnect(broker)
@@ -231,6 +267,7 @@ class Gateway:
     async def _link(self, party: str) -> None:
         self.metrics.set_broker_connected(party, False)
         endpoint = self._endpoints[party]
+        self._link_state[party] = Link(party, False, None)
         connection = await amqp.connect(
             endpoint.url,
             f"gateway {self.config.party} to {party}",
@@ -319,6 +356,30 @@ class Gateway:
             max_skew=self.config.limits.max_clock_skew,
         )
 
+    def _mount_console(self, app: web.Application) -> None:
+        own_and_theirs = [self.signing_key.public()] + [
+            load_public_key(path) for c in self.config.counterparties for path in c.public_keys
+        ]
+        console = console_for(
+            Desk(self.config, self.archive),
+            live_status=self.live_status,
+            keyring=Keyring(own_and_theirs),
+        )
+        setup_console(app, console, https=self.config.console.tls_cert is not None)
+
+    async def live_status(self) -> LiveStatus:
+        """What the console's overview shows of this process: links, backlog, receipts, key."""
+        receipts = self.state.receipts
+        return LiveStatus(
+            party=self.config.party,
+            links=tuple(self._link_state[name] for name in sorted(self._link_state)),
+            backlog=dict(self._backlog),
+            receipts_pending=receipts.pending_count(),
+            receipts_overdue=receipts.overdue_count(),
+            signing_key_id=self.signing_key.key_id,
+            signing_key_days=days_to_expiry(self.signing_key, datetime.now(UTC)),
+        )
+
     async def readiness(self) -> dict[str, bool]:
         checks = {
             "broker.local": self._status_publisher.connected,
@@ -345,8 +406,8 @@ class Gateway:
         while True:
             now = datetime.now(UTC)
             await self._archive_answers()
-            self.metrics.signing_key_expiry_days.labels(self.signing_key.key_id).set(
-                days_to_expiry(self.signing_key, now)
+            self.metrics.signing_key_expiry.labels(self.signing_key.key_id).set(
+                self.signing_key.valid_to.timestamp()
             )
             overdue = self.state.receipts.overdue(now, overdue_after)
             for party in self.publishers:
@@ -361,6 +422,7 @@ class Gateway:
             events = [
                 outgoing.status(
                     "overdue",
+                    system=p.system,
                     at=now,
                     submission_id=p.submission_id,
                     envelope_id=p.envelope_id,
@@ -379,9 +441,10 @@ class Gateway:
         channel = await self._local.channel()
         assert isinstance(channel, aio_pika.RobustChannel)
         while True:
-            for name in QUEUES:
+            for name in self.metrics.queues:
                 with contextlib.suppress(Exception):
-                    self.metrics.backlog.labels(name).set(await amqp.queue_depth(channel, name))
+                    self._backlog[name] = await amqp.queue_depth(channel, name)
+                    self.metrics.backlog.labels(name).set(self._backlog[name])
             await asyncio.sleep(BACKLOG_INTERVAL_S)
 
     async def run_until_signalled(self) -> None:
@@ -393,6 +456,7 @@ class Gateway:
     async def stop(self) -> None:
         for worker in self._workers:
             worker.stop()
+        self._copies.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._worker_tasks, return_exceptions=True), 30)
         for task in self._tasks:

@@ -65,6 +65,7 @@ class PartyState:
                 submission_id,
                 envelope["type"],
                 at,
+                system=envelope["originator"]["system"],
             )
 
     def received(self, envelope: Mapping[str, Any], at: datetime) -> None:

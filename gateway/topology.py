@@ -6,6 +6,7 @@ Names here are part of contract v1: changing one needs a new contract version.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,16 @@ QUARANTINE = "gw.quarantine"
 # submissions) to the running gateway. Only the gateway's own broker user may write gw.*;
 # back-office users may write gw.submit alone (deploy/rabbitmq/definitions.json).
 CONTROL = "gw.control"
+
+
+def inbound_from(party: str) -> str:
+    """The exchange and queue on a Party's broker that ``party``'s gateway alone may write to.
+
+    One per counterparty, so that the broker's permissions say who sent a frame, and a flood
+    from one counterparty waits in its own queue instead of in front of another's frames.
+    """
+    return f"{INBOUND}.{party}"
+
 
 REASON_HEADER = "x-gw-reason"
 DETAIL_HEADER = "x-gw-detail"
@@ -44,7 +55,8 @@ class QueueSpec:
 
 
 def work_queue_arguments(max_length: int) -> dict[str, Any]:
-    """Arguments of gw.submit and gw.inbound: quorum, bounded, poison messages dead-lettered.
+    """Arguments of gw.submit and the gw.inbound.<party> queues: quorum, bounded, poison
+    messages dead-lettered.
 
     ``reject-publish`` pushes back on publishers (a nack) instead of dropping when full, so a
     full queue never loses a message silently.
@@ -66,12 +78,14 @@ def holding_queue_arguments() -> dict[str, Any]:
     }
 
 
-async def declare(channel: AbstractChannel, submit_max_length: int) -> None:
-    """Declare every exchange and queue of the wire contract on this Party's vhost."""
+async def declare(channel: AbstractChannel, submit_max_length: int, senders: Sequence[str]) -> None:
+    """Declare every exchange and queue of the wire contract on this Party's vhost, with an
+    inbound exchange and queue for each of ``senders`` (its counterparties)."""
     work_args = work_queue_arguments(submit_max_length)
+    inbound = [inbound_from(party) for party in senders]
     exchanges = {
         SUBMIT: ExchangeType.TOPIC,
-        INBOUND: ExchangeType.FANOUT,
+        **dict.fromkeys(inbound, ExchangeType.FANOUT),
         DELIVER: ExchangeType.TOPIC,
         STATUS: ExchangeType.TOPIC,
         REJECTED: ExchangeType.FANOUT,
@@ -88,7 +102,7 @@ async def declare(channel: AbstractChannel, submit_max_length: int) -> None:
     }
     queues = {
         SUBMIT: work_args,
-        INBOUND: work_args,
+        **dict.fromkeys(inbound, work_args),
         REJECTED: holding_queue_arguments(),
         QUARANTINE: holding_queue_arguments(),
     }
@@ -107,10 +121,13 @@ async def declare_internal(channel: AbstractChannel, max_length: int) -> None:
 
 
 async def provision(
-    url: str, submit_max_length: int, ssl_context: ssl.SSLContext | None = None
+    url: str,
+    submit_max_length: int,
+    senders: Sequence[str],
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     connection = await aio_pika.connect(url, ssl_context=ssl_context)
     async with connection:
         channel = await connection.channel()
-        await declare(channel, submit_max_length)
+        await declare(channel, submit_max_length, senders)
         await declare_internal(channel, submit_max_length)

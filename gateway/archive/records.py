@@ -6,7 +6,7 @@ import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 DUPLICATE = "duplicate"
 
@@ -57,6 +57,33 @@ def _utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got {value!r}")
     return value.astimezone(UTC)
+
+
+RECORD_KINDS: Final = (
+    "submission",
+    "envelope.out",
+    "envelope.in",
+    "receipt.in",
+    "receipt.out",
+    "frame",
+    "control",
+    "replay",
+    "release",
+    "review",
+)
+"""What a record documents; ``archive search --kind`` accepts these only."""
+RECORD_OUTCOMES: Final = (
+    "sent",
+    "delivered",
+    "duplicate",
+    "rejected",
+    "quarantined",
+    "replayed",
+    "released",
+    "held",
+    "refused",
+)
+"""What became of it; ``archive search --outcome`` accepts these only."""
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,16 @@ from typing import Any, TextIO
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.archive.bundle import BundleError, export_bundle, verify_bundle
-from gateway.archive.records import Record, format_time, record_to_json
+from gateway.archive.records import (
+    Record,
+    format_time,
+    record_to_json,
+)
 from gateway.archive.store import ArchiveStore, SearchFilter, open_archive
 from gateway.archive.verify import verify_archive
 from gateway.cli import instant
+from gateway.cli.filters import WHEN, add_record_filters
+from gateway.cli.output import Format, add_format_argument, print_rows, print_table
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.keys import (
     PRIVATE_SUFFIX,
@@ -32,6 +38,10 @@ from gateway.logging import configure_logging
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+DEFAULT_LIMIT = 100
+# How many receipts after an envelope `show` reads to find the one for it: receipts come back
+# within seconds, so among the first few thousand from that Party.
+RECEIPT_SCAN = 5000
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -61,27 +71,30 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show = sub.add_parser("show", help="print a record and its history")
     _add_source(show)
     show.add_argument("id", metavar="ID", help="a seq number, an envelope id or a message id")
+    add_format_argument(show)
     _set_handler(show, _show)
 
     search = sub.add_parser("search", help="list records matching filters")
     _add_source(search)
-    search.add_argument("--since", type=instant, help="recorded at or after (RFC 3339)")
-    search.add_argument("--until", type=instant, help="recorded before (RFC 3339)")
-    search.add_argument("--type", action="append", default=[], help="message type (repeatable)")
-    search.add_argument("--kind", action="append", default=[], help="record kind (repeatable)")
-    search.add_argument("--outcome", action="append", default=[], help="outcome (repeatable)")
+    add_record_filters(search)
     search.add_argument("--provider", help="originating Party of the envelope")
     search.add_argument("--recipient", help="recipient Party")
     search.add_argument("--correlation-id", help="correlation id of the thread")
-    search.add_argument("--limit", type=_positive, help="at most N records")
-    search.add_argument("--format", choices=("table", "jsonl"), default="table")
+    search.add_argument(
+        "--limit",
+        type=_positive,
+        default=DEFAULT_LIMIT,
+        help="at most N records (default: %(default)s)",
+    )
+    add_format_argument(search)
     _set_handler(search, _search)
 
     export = sub.add_parser("export", help="write a signed, self-verifying bundle of a range")
     _add_source(export)
-    export.add_argument("--since", type=instant, required=True, help="RFC 3339, inclusive")
-    export.add_argument("--until", type=instant, required=True, help="RFC 3339, exclusive")
+    export.add_argument("--since", type=instant, required=True, help=f"inclusive ({WHEN})")
+    export.add_argument("--until", type=instant, required=True, help=f"exclusive ({WHEN})")
     export.add_argument("--out", type=Path, required=True, metavar="FILE")
+    export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     export.add_argument(
         "--signing-key",
         type=Path,
@@ -237,51 +250,107 @@ def _print_record(record: Record, out: TextIO) -> None:
 _TABLE_COLUMNS = ("seq", "recorded_at", "kind", "outcome", "type", "route", "id", "reason")
 
 
-def _row(record: Record) -> tuple[str, ...]:
+def _summary(record: Record) -> dict[str, str]:
     route = f"{record.provider or ''}->{record.recipient or ''}"
-    ident = record.envelope_id or record.message_id or ""
-    return (
-        str(record.seq),
-        format_time(record.recorded_at),
-        record.kind,
-        record.outcome,
-        record.type or "",
-        route if route != "->" else "",
-        ident,
-        record.reason or "",
-    )
+    return {
+        "seq": str(record.seq),
+        "recorded_at": format_time(record.recorded_at),
+        "kind": record.kind,
+        "outcome": record.outcome,
+        "type": record.type or "",
+        "route": route if route != "->" else "",
+        "id": record.envelope_id or record.message_id or "",
+        "reason": record.reason or "",
+    }
+
+
+def record_view(record: Record, role: str | None = None) -> dict[str, Any]:
+    """A record as JSON for people's tools: the payload embedded as JSON when it is JSON
+    (``payload_encoding`` says which), else in base64 as in bundles."""
+    view = record_to_json(record)
+    try:
+        view["payload"] = json.loads(record.payload)
+        view["payload_encoding"] = "json"
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        view["payload_encoding"] = "base64"
+    return view if role is None else {"role": role, **view}
 
 
 def _print_table(found: Sequence[Record], out: TextIO) -> None:
-    rows = [_TABLE_COLUMNS, *(_row(r) for r in found)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_TABLE_COLUMNS))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(), file=out
+    print_table([_summary(r) for r in found], _TABLE_COLUMNS, out)
+
+
+def _receipted_id(record: Record) -> str | None:
+    """The envelope a receipt record is about (its body's envelope_id)."""
+    try:
+        body = json.loads(record.payload).get("body", {})
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    envelope_id = body.get("envelope_id") if isinstance(body, dict) else None
+    return envelope_id if isinstance(envelope_id, str) else None
+
+
+async def _linked(store: ArchiveStore, record: Record) -> list[Record]:
+    """The records that prove what became of ``record``: the receipt of an envelope, the
+    envelope of a receipt."""
+    from gateway.workers.inbound import receipt_key
+
+    if record.kind in ("receipt.in", "receipt.out"):
+        receipted = _receipted_id(record)
+        if receipted is None:
+            return []
+        return [r for r in await store.history(receipted) if r.kind.startswith("envelope.")]
+    if record.kind == "envelope.in" and record.provider and record.envelope_id:
+        key = receipt_key(record.provider, record.envelope_id)
+        return list((await store.claimed_many([key])).values())
+    if record.kind == "envelope.out" and record.outcome == "sent" and record.recipient:
+        receipts = SearchFilter(
+            since=record.recorded_at, kinds=["receipt.in"], provider=record.recipient
         )
+        found = await store.search(receipts, limit=RECEIPT_SCAN)
+        return [r for r in found if _receipted_id(r) == record.envelope_id]
+    return []
 
 
 async def _show(args: argparse.Namespace) -> int:
     key: str = args.id
-    return await _with_store(args, lambda store: _show_in(store, key))
+    fmt: Format = args.format
+    return await _with_store(args, lambda store: _show_in(store, key, fmt))
 
 
-async def _show_in(store: ArchiveStore, key: str) -> int:
+async def _records_for(store: ArchiveStore, key: str) -> tuple[list[Record], list[Record]]:
+    """The records ``key`` names and their history."""
     found = await store.get(int(key)) if key.isdigit() else None
-    if found is not None:
-        primary = [found]
-        related: dict[int, Record] = {found.seq: found}
-        for ident in {found.message_id, found.envelope_id} - {None}:
-            related.update((r.seq, r) for r in await store.history(str(ident)))
-        history = [related[seq] for seq in sorted(related)]
-    else:
+    if found is None:
         history = await store.history(key)
-        primary = [r for r in history if key in (r.message_id, r.envelope_id)]
+        return [r for r in history if key in (r.message_id, r.envelope_id)], history
+    related: dict[int, Record] = {found.seq: found}
+    for ident in {found.message_id, found.envelope_id} - {None}:
+        related.update((r.seq, r) for r in await store.history(str(ident)))
+    return [found], [related[seq] for seq in sorted(related)]
+
+
+async def _show_in(store: ArchiveStore, key: str, fmt: Format) -> int:
+    primary, history = await _records_for(store, key)
     if not primary:
         print(f"nothing in the archive for {key!r}", file=sys.stderr)
         return EXIT_FAILED
+    shown = {r.seq for r in primary}
+    linked = {r.seq: r for p in primary for r in await _linked(store, p) if r.seq not in shown}
+    if fmt != "table":
+        views = [
+            *(record_view(r, "record") for r in primary),
+            *(record_view(r, "linked") for r in linked.values()),
+            *(record_view(r, "history") for r in history if r.seq not in shown),
+        ]
+        print_rows(views, fmt, (), sys.stdout)
+        return EXIT_OK
     for record in primary:
         _print_record(record, sys.stdout)
+        print()
+    if linked:
+        print("linked (the receipt that proves delivery, or the envelope it acknowledges):")
+        _print_table(list(linked.values()), sys.stdout)
         print()
     print(f"history ({len(history)} records):")
     _print_table(history, sys.stdout)
@@ -299,17 +368,18 @@ async def _search(args: argparse.Namespace) -> int:
         correlation_id=args.correlation_id,
         outcomes=args.outcome,
     )
-    limit: int | None = args.limit
-    as_jsonl = args.format == "jsonl"
+    limit: int = args.limit
+    fmt: Format = args.format
 
     async def run(store: ArchiveStore) -> int:
         found = await store.search(criteria, limit=limit)
-        if as_jsonl:
-            for record in found:
-                print(json.dumps(record_to_json(record), ensure_ascii=False))
-        else:
+        if fmt == "table":
             _print_table(found, sys.stdout)
             print(f"({len(found)} records)")
+        else:
+            print_rows([record_view(r) for r in found], fmt, (), sys.stdout)
+        if len(found) == limit:
+            print(f"showing the first {limit}; more may match (--limit N)", file=sys.stderr)
         return EXIT_OK
 
     return await _with_store(args, run)
@@ -332,6 +402,8 @@ async def _export(args: argparse.Namespace) -> int:
     out: Path = args.out
     if until <= since:
         raise ConfigError("--until must be after --since")
+    if not args.force and await asyncio.to_thread(out.exists):
+        raise ConfigError(f"{out} exists; pass --force to overwrite it")
 
     async def run(store: ArchiveStore) -> int:
         try:

@@ -11,13 +11,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from contracts import ContractError, parse_submission
 from gateway.archive import ArchiveStore, Record, SearchFilter
+from gateway.cli.desk import (
+    EXIT_REFUSED,
+    add_consent_verbs,
+    add_format,
+    add_operator,
+    add_quarantine_verbs,
+    emit,
+    emit_one,
+)
 from gateway.cli.replay import (
     DEFAULT_TIMEOUT_S,
     EXIT_FAILED,
@@ -28,25 +37,18 @@ from gateway.cli.replay import (
     with_archive,
 )
 from gateway.config import GatewayConfig, load_config
-from gateway.control_client import ControlClient
+from gateway.desk.operations import ActionResult, Desk
 from gateway.operator_views import (
     CONSENT_TYPES,
     consent_detail,
+    consent_dict,
     consent_registry,
     consent_rows,
-    pending_quarantine,
     quarantine_detail,
+    quarantine_dict,
     quarantine_rows,
     table,
 )
-from gateway.replay import (
-    REQUEST_KINDS,
-    ControlRequest,
-    answer_line,
-    release_request,
-    submit_request,
-)
-from gateway.tls import local_endpoint
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,10 +58,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sub = consent.add_subparsers(dest="consent_command", required=True, metavar="SUBCOMMAND")
     listing = sub.add_parser("list", help="every consent decision with its status now")
     _config(listing)
+    add_format(listing)
     listing.set_defaults(handler=run_command(_consent_list, "consent"))
     show = sub.add_parser("show", help="one consent decision in full")
     _config(show)
     show.add_argument("id", metavar="ID", help="the consent.decision envelope id")
+    add_format(show)
     show.set_defaults(handler=run_command(_consent_show, "consent"))
     request = sub.add_parser(
         "request", help="ask a provider for consent (sent by the gateway as system 'operator')"
@@ -78,18 +82,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     request.add_argument("--purpose-ru", help="why (Russian text), if given in Russian too")
     request.add_argument("--officer", required=True, help="the liaison officer asking")
     _timeout(request)
+    add_operator(request)
+    add_format(request)
     request.set_defaults(handler=run_command(_consent_request, "consent"))
+    add_consent_verbs(sub)
 
     quarantine = commands.add_parser(
-        "quarantine", help="submissions the third-party rule stopped: list, show, release"
+        "quarantine", help="submissions the third-party rule stopped: list, show, release, discard"
     )
     qsub = quarantine.add_subparsers(dest="quarantine_command", required=True, metavar="SUBCOMMAND")
-    qlist = qsub.add_parser("list", help="quarantined submissions not released yet")
+    qlist = qsub.add_parser("list", help="quarantined submissions waiting for a decision")
     _config(qlist)
+    add_format(qlist)
     qlist.set_defaults(handler=run_command(_quarantine_list, "quarantine"))
     qshow = qsub.add_parser("show", help="one quarantined submission and its release attempts")
     _config(qshow)
     qshow.add_argument("id", metavar="ID", help="its archive seq or message id")
+    add_format(qshow)
     qshow.set_defaults(handler=run_command(_quarantine_show, "quarantine"))
     release = qsub.add_parser(
         "release", help="run the checks again; forward the submission if it passes now"
@@ -97,7 +106,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _config(release)
     release.add_argument("id", metavar="ID", help="its archive seq or message id")
     _timeout(release)
+    add_operator(release)
+    add_format(release)
     release.set_defaults(handler=run_command(_quarantine_release, "quarantine"))
+    add_quarantine_verbs(qsub)
 
 
 def _config(parser: argparse.ArgumentParser) -> None:
@@ -133,21 +145,25 @@ async def _consent_records(config: GatewayConfig) -> list[Record]:
 async def _consent_list(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     registry = consent_registry(await _consent_records(config))
-    for line in table(consent_rows(registry, config.party, datetime.now(UTC))):
-        print(line)
-    print(f"({len(registry)} decision{'' if len(registry) == 1 else 's'})")
+    rows = consent_rows(registry, config.party, datetime.now(UTC))
+    if args.format == "table":
+        for line in table(rows):
+            print(line)
+        print(f"({len(registry)} decision{'' if len(registry) == 1 else 's'})")
+    else:
+        emit([dict(zip(rows[0], row, strict=True)) for row in rows[1:]], args.format, (), "")
     return EXIT_OK
 
 
 async def _consent_show(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     registry = consent_registry(await _consent_records(config))
-    lines = consent_detail(registry, args.id, datetime.now(UTC))
-    if not lines:
+    now = datetime.now(UTC)
+    found = consent_dict(registry, args.id, now)
+    if found is None:
         print(f"no consent decision {args.id!r} in the archive", file=sys.stderr)
         return EXIT_FAILED
-    for line in lines:
-        print(line)
+    emit_one(found, args.format, consent_detail(registry, args.id, now))
     return EXIT_OK
 
 
@@ -175,14 +191,6 @@ def _consent_submission(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _ask(config: GatewayConfig, request: ControlRequest, timeout: float) -> dict[str, Any]:
-    async with ControlClient(local_endpoint(config)) as client:
-        await client.send(request)
-        answers = await client.wait([request.request_id], timeout)
-    event = answers[request.request_id]
-    return {} if event is None else event
-
-
 async def _consent_request(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     submission = _consent_submission(args)
@@ -193,56 +201,76 @@ async def _consent_request(args: argparse.Namespace) -> int:
             f"gateway consent: the request is not valid: {exc.code}: {exc.message}", file=sys.stderr
         )
         return EXIT_USAGE
-    event = await _ask(config, submit_request(str(uuid.uuid4()), submission), args.timeout)
-    print(answer_line(event or None))
-    return EXIT_OK if event.get("status") == "sent" else EXIT_FAILED
+
+    async def ask(desk: Desk) -> int:
+        desk.timeout = args.timeout
+        result = await desk.request_consent(submission, operator=args.operator)
+        sent = f"sent envelope {result.envelope_id}"
+        line = sent if result.ok else f"{result.status}: {result.detail}"
+        emit_one(result.to_dict(), args.format, [line])
+        return EXIT_OK if result.ok else EXIT_FAILED
+
+    return await _with_desk(config, ask)
 
 
-_QUARANTINED = SearchFilter(kinds=["submission"], outcomes=["quarantined"])
-_REQUESTS = SearchFilter(kinds=REQUEST_KINDS)
+async def _with_desk(config: GatewayConfig, use: Callable[[Desk], Awaitable[int]]) -> int:
+    async def run(store: ArchiveStore) -> int:
+        return await use(Desk(config, store))
+
+    return await with_archive(config, run)
 
 
 async def _quarantine_list(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    quarantined, requests = await _search(config, _QUARANTINED, _REQUESTS)
-    pending = pending_quarantine(quarantined, requests)
-    for line in table(quarantine_rows(pending)):
-        print(line)
-    print(f"({len(pending)} quarantined, not released)")
-    return EXIT_OK
 
+    async def listing(desk: Desk) -> int:
+        pending = await desk.quarantined()
+        rows = quarantine_rows(pending)
+        if args.format == "table":
+            for line in table(rows):
+                print(line)
+            print(f"({len(pending)} quarantined, waiting for a decision)")
+        else:
+            emit([dict(zip(rows[0], row, strict=True)) for row in rows[1:]], args.format, (), "")
+        return EXIT_OK
 
-def _find(quarantined: list[Record], ident: str) -> Record | None:
-    matches = [r for r in quarantined if ident in (str(r.seq), r.message_id)]
-    return matches[-1] if matches else None
+    return await _with_desk(config, listing)
 
 
 async def _quarantine_show(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    quarantined, requests = await _search(config, _QUARANTINED, _REQUESTS)
-    record = _find(quarantined, args.id)
-    if record is None:
-        print(f"no quarantined submission {args.id!r} in the archive", file=sys.stderr)
-        return EXIT_FAILED
-    for line in quarantine_detail(record, requests):
-        print(line)
-    return EXIT_OK
+
+    async def show(desk: Desk) -> int:
+        item = await desk.quarantine_item(args.id)
+        if item is None:
+            print(f"no quarantined submission {args.id!r} in the archive", file=sys.stderr)
+            return EXIT_FAILED
+        record, attempts, _ = item
+        emit_one(
+            quarantine_dict(record, attempts), args.format, quarantine_detail(record, attempts)
+        )
+        return EXIT_OK
+
+    return await _with_desk(config, show)
+
+
+def _release_line(result: ActionResult) -> str:
+    if result.ok:
+        return f"released: {result.detail}"
+    if result.status == "blocked":
+        return f"still quarantined: {result.detail}"
+    return f"not released: {result.status}: {result.detail}"
 
 
 async def _quarantine_release(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    [quarantined] = await _search(config, _QUARANTINED)
-    record = _find(quarantined, args.id)
-    if record is None:
-        print(f"no quarantined submission {args.id!r} in the archive", file=sys.stderr)
-        return EXIT_FAILED
-    event = await _ask(config, release_request(str(uuid.uuid4()), record.seq), args.timeout)
-    status = event.get("status")
-    if status == "replayed":
-        print(f"released: seq {record.seq} forwarded as envelope {event.get('envelope_id')}")
-        return EXIT_OK
-    if status == "blocked":
-        print(f"still quarantined: {event.get('reason')}: {event.get('detail')}")
-    else:
-        print(f"not released: {answer_line(event or None)}")
-    return EXIT_FAILED
+
+    async def release(desk: Desk) -> int:
+        desk.timeout = args.timeout
+        result = await desk.release(args.id, operator=args.operator)
+        emit_one(result.to_dict(), args.format, [_release_line(result)])
+        if result.ok:
+            return EXIT_OK
+        return EXIT_REFUSED if result.status == "refused" else EXIT_FAILED
+
+    return await _with_desk(config, release)

@@ -6,12 +6,12 @@ Neither command ever prints private key material.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from gateway.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from gateway.cli.output import add_format_argument, print_item
 from gateway.keys import (
     PRIVATE_SUFFIX,
     KeyFileError,
@@ -65,6 +65,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ),
     )
     show.add_argument("file", type=Path, metavar="FILE")
+    add_format_argument(show, default="json")
     show.set_defaults(handler=_show)
 
 
@@ -111,5 +112,5 @@ def _show(args: argparse.Namespace) -> int:
     except KeyFileError as exc:
         print(f"gateway keys show: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(json.dumps(key.published(), indent=2))
+    print_item(key.published(), args.format, sys.stdout)
     return EXIT_OK

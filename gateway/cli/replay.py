@@ -21,7 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from gateway.archive import ArchiveStore, Record, SearchFilter, open_archive
-from gateway.cli import instant
+from gateway.archive.records import format_time
+from gateway.cli.filters import add_record_filters
+from gateway.cli.output import Format, add_format_argument, print_rows
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.control_client import Answer, ControlClient
 from gateway.logging import configure_logging
@@ -70,11 +72,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="ID",
         help="a seq, envelope id or message id (repeatable)",
     )
-    parser.add_argument("--since", type=instant, help="recorded at or after (RFC 3339)")
-    parser.add_argument("--until", type=instant, help="recorded before (RFC 3339)")
-    parser.add_argument("--type", action="append", default=[], help="message type (repeatable)")
-    parser.add_argument("--outcome", action="append", default=[], help="outcome (repeatable)")
-    parser.add_argument("--kind", action="append", default=[], help="record kind (repeatable)")
+    add_record_filters(parser)
     parser.add_argument("--target", choices=TARGETS, required=True)
     parser.add_argument(
         "--dry-run", action="store_true", help="list what would be replayed; change nothing"
@@ -86,6 +84,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=DEFAULT_TIMEOUT_S,
         help="seconds to wait for the answers after the last request (default 30)",
     )
+    add_format_argument(parser)
     parser.set_defaults(handler=run_command(_replay, "replay"))
 
 
@@ -142,7 +141,7 @@ async def records_for_id(store: ArchiveStore, ident: str) -> list[Record]:
     return [found[seq] for seq in sorted(found)]
 
 
-async def _select(
+async def select_records(
     store: ArchiveStore, selection: Selection, target: Target
 ) -> tuple[list[Record], list[str]]:
     """Candidate records, and the ids that named no record at all."""
@@ -187,30 +186,68 @@ async def _replay(args: argparse.Namespace) -> int:
     if selection == Selection():
         raise ConfigError("select something: --id, --since, --until, --type, --outcome or --kind")
     target: Target = args.target
+    fmt: Format = args.format
 
     async def plan_from(store: ArchiveStore) -> int:
-        candidates, unknown = await _select(store, selection, target)
+        candidates, unknown = await select_records(store, selection, target)
         done = await released(store) if target == "reprocess" else {}
         plan = plan_replay(candidates, target, released=done, new_id=lambda: str(uuid.uuid4()))
         for ident in unknown:
             print(f"gateway replay: no archive record for {ident!r}", file=sys.stderr)
-        for line in plan_lines(plan, dry_run=args.dry_run):
-            print(line)
         if args.dry_run:
-            print("dry run: nothing was sent")
+            _print_plan(plan, fmt)
             return EXIT_FAILED if unknown else EXIT_OK
-        answered = await send_plan(config, plan, rate=args.rate, timeout=args.timeout)
+        if fmt == "table":
+            _print_plan(plan, fmt, dry_run=False)
+        answered = await send_plan(config, plan, rate=args.rate, timeout=args.timeout, fmt=fmt)
         return EXIT_OK if answered and not unknown else EXIT_FAILED
 
     return await with_archive(config, plan_from)
 
 
+def _row(record: Record, action: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "action": action,
+        "seq": record.seq,
+        "recorded_at": format_time(record.recorded_at),
+        "kind": record.kind,
+        "outcome": record.outcome,
+        "type": record.type,
+        "provider": record.provider,
+        "recipient": record.recipient,
+        "id": record.envelope_id or record.message_id,
+        **extra,
+    }
+
+
+def _print_plan(plan: ReplayPlan, fmt: Format, *, dry_run: bool = True) -> None:
+    """The plan (a dry run's answer): lines for people, rows for json/jsonl."""
+    if fmt == "table":
+        for line in plan_lines(plan, dry_run=dry_run):
+            print(line)
+        if dry_run:
+            print("dry run: nothing was sent")
+        return
+    rows = [_row(p.record, "replay", target=plan.target) for p in plan.planned]
+    rows += [_row(s.record, "skip", why=s.why) for s in plan.skipped]
+    print_rows(rows, fmt, (), sys.stdout)
+
+
 async def send_plan(
-    config: GatewayConfig, plan: ReplayPlan, *, rate: float | None, timeout: float
+    config: GatewayConfig,
+    plan: ReplayPlan,
+    *,
+    rate: float | None,
+    timeout: float,
+    fmt: Format = "table",
 ) -> bool:
-    """Send every planned request at ``rate``, wait for the answers, print them; all answered?"""
+    """Send every planned request at ``rate``, wait for the answers, print them; all answered?
+    With json/jsonl, one row per request (its answer included) and per skipped record."""
     if not plan.planned:
-        print(summary([], len(plan.skipped)))
+        if fmt == "table":
+            print(summary([], len(plan.skipped)))
+        else:
+            _print_plan(plan, fmt)
         return True
     with tqdm(total=len(plan.planned), file=sys.stderr, unit="msg", desc="replayed") as bar:
 
@@ -223,10 +260,16 @@ async def send_plan(
                 await asyncio.sleep(pause_before(index, rate, time.monotonic() - started))
                 await client.send(planned.request)
             answers = await client.wait([p.request.request_id for p in plan.planned], timeout)
-    results = []
+    results, rows = [], []
     for planned in plan.planned:
         event = answers[planned.request.request_id]
         results.append(result_of(event))
-        print(f"{describe(planned.record)}: {answer_line(event)}")
-    print(summary(results, len(plan.skipped)))
+        if fmt == "table":
+            print(f"{describe(planned.record)}: {answer_line(event)}")
+        rows.append(_row(planned.record, "replay", target=plan.target, answer=event))
+    if fmt == "table":
+        print(summary(results, len(plan.skipped)))
+    else:
+        rows += [_row(s.record, "skip", why=s.why) for s in plan.skipped]
+        print_rows(rows, fmt, (), sys.stdout)
     return all(event is not None for event in answers.values())

@@ -1,20 +1,41 @@
-"""``gateway run``, ``gateway provision`` and ``gateway demo``: the service itself."""
+"""``gateway run``, ``gateway provision`` and ``gateway demo``: the service itself.
+
+A configuration, key file or broker problem at start stops the command with one line naming the
+problem and the fix, and an exit status a supervisor can act on (deploy/systemd does not restart
+on 2 or 3):
+
+- 2: the configuration or a key file is wrong;
+- 3: the broker refused the credentials, the vhost or a permission;
+- 4: the broker or the archive cannot be reached (worth retrying).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, Final
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import topology
-from gateway.config import load_config
+from gateway.broker_errors import BROKER_ERRORS, describe_broker_error, is_refusal
+from gateway.config import GatewayConfig, load_config
+from gateway.files import UnsafeFileError
+from gateway.keys import KeyFileError
 from gateway.logging import configure_logging
 from gateway.service import Gateway
 from gateway.tls import local_endpoint
 
 log = structlog.get_logger(__name__)
+
+EXIT_CONFIG: Final = 2
+EXIT_REFUSED: Final = 3
+EXIT_UNAVAILABLE: Final = 4
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,25 +59,64 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     demo.set_defaults(handler=_demo)
 
 
+def _stopped_by(
+    command: str, config: GatewayConfig, work: Callable[[], Coroutine[Any, Any, None]]
+) -> int:
+    """Run ``work``; a start-up problem becomes one line on stderr and an exit status."""
+    try:
+        asyncio.run(work())
+    except KeyFileError as exc:
+        print(f"gateway {command}: {exc} (keys.signing_key in the config)", file=sys.stderr)
+        return EXIT_CONFIG
+    except UnsafeFileError as exc:
+        print(f"gateway {command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SQLAlchemyError as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        print(
+            f"gateway {command}: the archive cannot be opened ({first_line}); check "
+            "archive.url and that the database is running",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    except BROKER_ERRORS as exc:
+        print(
+            f"gateway {command}: {describe_broker_error(exc, config.broker.url)}", file=sys.stderr
+        )
+        return EXIT_REFUSED if is_refusal(exc) else EXIT_UNAVAILABLE
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(config.log_format)
 
     async def main() -> None:
         gateway = Gateway(config)
-        await gateway.start()
+        try:
+            await gateway.start()
+        except BaseException:
+            with contextlib.suppress(Exception):  # what did start is released; report the cause
+                await gateway.stop()
+            raise
         await gateway.run_until_signalled()
 
-    asyncio.run(main())
-    return 0
+    return _stopped_by("run", config, main)
 
 
 def _provision(args: argparse.Namespace) -> int:
     for path in args.config:
         config = load_config(path)
-        local = local_endpoint(config)
-        limit = config.limits.submit_queue_max_length
-        asyncio.run(topology.provision(local.url, limit, local.ssl_context))
+
+        async def declare(config: GatewayConfig = config) -> None:
+            local = local_endpoint(config)
+            senders = [c.id for c in config.counterparties]
+            limit = config.limits.submit_queue_max_length
+            await topology.provision(local.url, limit, senders, local.ssl_context)
+
+        code = _stopped_by("provision", config, declare)
+        if code != 0:
+            return code
         print(f"provisioned {config.party} ({path})")
     return 0
 

@@ -7,15 +7,21 @@ which is what keeps the per-message cost of the gateway near the cost of a bare 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 from aio_pika.abc import AbstractIncomingMessage
 
 from gateway.archive import ArchiveStore
+from gateway.ratelimit import RateLimiter
 
 DELIVERY_COUNT_HEADER = "x-delivery-count"
 HOLD_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
+
+_Batch = TypeVar("_Batch")
 
 
 def delivery_attempt(message: AbstractIncomingMessage) -> int:
@@ -58,10 +64,13 @@ class Hold:
 
 
 class Batcher:
-    def __init__(self, max_size: int, linger_s: float) -> None:
+    """Batches of at most ``max_size`` messages and, past the first message, ``max_bytes``."""
+
+    def __init__(self, max_size: int, linger_s: float, max_bytes: int | None = None) -> None:
         self._queue: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._max_size = max_size
         self._linger_s = linger_s
+        self._max_bytes = max_bytes
 
     @property
     def on_message(self) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
@@ -80,10 +89,14 @@ class Batcher:
     async def next_batch(self) -> list[AbstractIncomingMessage]:
         """Wait for one message, then take what else arrives within the linger time."""
         batch = [await self._queue.get()]
+        size = len(batch[0].body)
         deadline = time.monotonic() + self._linger_s
         while len(batch) < self._max_size:
+            if self._max_bytes is not None and size >= self._max_bytes:
+                break
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+                size += len(batch[-1].body)
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -92,15 +105,94 @@ class Batcher:
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
             except TimeoutError:
                 break
+            size += len(batch[-1].body)
         return batch
 
     async def next_batch_or(self, stopping: asyncio.Event) -> list[AbstractIncomingMessage] | None:
         """The next batch, or None once ``stopping`` is set (what is buffered stays unacked)."""
-        getter = asyncio.ensure_future(self.next_batch())
-        stopper = asyncio.ensure_future(stopping.wait())
-        done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if getter in done:
-            stopper.cancel()
-            return getter.result()
-        getter.cancel()
-        return None
+        return await until_stopped(self.next_batch(), stopping)
+
+
+async def until_stopped(next_batch: Awaitable[_Batch], stopping: asyncio.Event) -> _Batch | None:
+    """``next_batch``, or None once ``stopping`` is set first."""
+    getter = asyncio.ensure_future(next_batch)
+    stopper = asyncio.ensure_future(stopping.wait())
+    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if getter in done:
+        stopper.cancel()
+        return getter.result()
+    getter.cancel()
+    return None
+
+
+class RoundRobin:
+    """Batches from one Batcher per source (a counterparty's queue), taken in turn: a source
+    with messages waiting gets the next batch after each other source with messages waiting
+    has had one, so a flood from one source delays another by one batch at most.
+
+    With a ``limiter``, a source in debt (see gateway.ratelimit) is passed over until it is
+    not; ``on_limited(source, limited)`` hears when that starts and stops.
+    """
+
+    def __init__(
+        self,
+        batchers: Mapping[str, Batcher],
+        limiter: RateLimiter | None = None,
+        on_limited: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        self._batchers = dict(batchers)
+        self._turns = deque(self._batchers)
+        self._arrived = asyncio.Event()
+        self._limiter = limiter
+        self._on_limited = on_limited
+        self._limited: set[str] = set()
+
+    def on_message(self, source: str) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        put = self._batchers[source].on_message
+
+        async def arrived(message: AbstractIncomingMessage) -> None:
+            await put(message)
+            self._arrived.set()
+
+        return arrived
+
+    def charge(self, source: str, work: int) -> None:
+        """Count ``work`` (envelopes handled) against ``source``'s rate limit."""
+        if self._limiter is not None:
+            self._limiter.charge(source, work, time.monotonic())
+
+    async def next_batch(self) -> tuple[str, list[AbstractIncomingMessage]]:
+        """The next source with messages waiting and not over its limit, in turn, and a batch
+        of its messages."""
+        while True:
+            waits: list[float] = []
+            for _ in self._batchers:
+                source = self._turns[0]
+                self._turns.rotate(-1)
+                wait = self._wait_s(source) if self._batchers[source].pending() else 0.0
+                self._mark(source, wait > 0)
+                if wait > 0:
+                    waits.append(wait)
+                elif self._batchers[source].pending():
+                    return source, await self._batchers[source].next_batch()
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), min(waits, default=None))
+
+    async def next_batch_or(
+        self, stopping: asyncio.Event
+    ) -> tuple[str, list[AbstractIncomingMessage]] | None:
+        return await until_stopped(self.next_batch(), stopping)
+
+    def _wait_s(self, source: str) -> float:
+        return 0.0 if self._limiter is None else self._limiter.wait_s(source, time.monotonic())
+
+    def _mark(self, source: str, limited: bool) -> None:
+        if limited == (source in self._limited):
+            return
+        if limited:
+            self._limited.add(source)
+        else:
+            self._limited.discard(source)
+        if self._on_limited is not None:
+            self._on_limited(source, limited)

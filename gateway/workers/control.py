@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
+from contracts.amqp import OPERATOR_SYSTEM
 from gateway import outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
 from gateway.archive import Appended, ArchiveStore, Entry, Record
@@ -42,7 +43,6 @@ from gateway.outbound import (
 from gateway.outgoing import Outgoing
 from gateway.replay import (
     MALFORMED,
-    OPERATOR_SYSTEM,
     REVIEW_ACTIONS,
     UNAUTHORIZED,
     UNKNOWN_RECORD,
@@ -448,7 +448,7 @@ class ControlWorker:
         entry = entry_for(item, self._party, now)
         rid = request.request_id
         if isinstance(decision, Held):
-            event = replace(held_status(decision, rid, now), correlation_id=rid)
+            event = replace(held_status(decision, OPERATOR_SYSTEM, rid, now), correlation_id=rid)
             return Outcome("held", entries=[entry], effects=[event])
         if isinstance(decision, Accepted):
             env = decision.envelope
@@ -515,7 +515,9 @@ class ControlWorker:
                 reason=decision.need.reason,
                 detail=decision.need.detail,
             )
-            event = replace(held_status(decision, record.message_id, now), correlation_id=rid)
+            event = replace(
+                held_status(decision, OPERATOR_SYSTEM, record.message_id, now), correlation_id=rid
+            )
             return Outcome("held", entries=[held, step], effects=[event])
         if isinstance(decision, Accepted):
             env = decision.envelope
@@ -597,7 +599,7 @@ class ControlWorker:
 
     async def _forward(self, send: Send) -> bool:
         frame = outgoing.frame(
-            [send.envelope], frame_id=new_envelope_id(), exchange=topology.INBOUND
+            [send.envelope], frame_id=new_envelope_id(), exchange=topology.inbound_from(self._party)
         )
         frame = replace(frame, headers=dict(send.headers))
         publisher = self._publishers[send.recipient]

@@ -1,4 +1,7 @@
-"""The inbound worker: gw.inbound -> verify -> archive -> gw.deliver + ack -> receipts.
+"""The inbound worker: gw.inbound.<party> -> verify -> archive -> gw.deliver + ack -> receipts.
+
+Each counterparty has its own queue and consuming channel, and batches are taken from the
+queues in turn (see RoundRobin): a flood from one counterparty waits in its own queue.
 
 Each AMQP message is a frame of envelopes; each envelope is verified, accepted or refused on its
 own. Deliveries and the ack of the frame are one broker transaction, so a crash never delivers
@@ -25,20 +28,22 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from contracts import ContractError, parse_frame
-from gateway import outgoing, topology
+from contracts import ContractError, FrameLimits, parse_frame
+from gateway import junk, outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
 from gateway.archive import ArchiveStore, Entry, Record
 from gateway.inbound import InboundContext, Refused, Verified, check_officer, decide_envelope
 from gateway.keys import SigningKey
 from gateway.metrics import GatewayMetrics
 from gateway.outgoing import Outgoing
-from gateway.receipts import ReceiptError, receipt_body
+from gateway.receipts import Pending, ReceiptError, receipt_body
 from gateway.signing import sign_envelope
 from gateway.stamping import new_envelope_id, rfc3339
-from gateway.workers.batches import Batcher, Hold, delivery_attempt
+from gateway.workers.batches import Hold, RoundRobin, delivery_attempt
 
 log = structlog.get_logger(__name__)
+
+YIELD_EVERY = 32
 
 
 def envelope_key(provider: str, envelope_id: str) -> str:
@@ -79,7 +84,7 @@ class Arrival:
     deliver: bool = False
     receipt: dict[str, Any] | None = None
     resend_receipt: bytes | None = None
-    status: tuple[str, str, str] | None = None  # (status, submission_id, type) for receipts
+    status: Pending | None = None  # for a receipt: the sent envelope it settles
     sent_at: datetime | None = None  # for a receipt: when we sent the envelope it settles
     retry: bool = False  # processing failed unexpectedly and its frame has attempts left
 
@@ -91,9 +96,15 @@ class Arrival:
 
 @dataclass
 class FrameError:
+    """A frame refused whole, before any of its envelopes is looked at."""
+
     message: AbstractIncomingMessage
     reason: str
     detail: str
+
+    @cached_property
+    def evidence(self) -> junk.Evidence:
+        return junk.evidence(self.message.body, self.message.content_type)
 
 
 @dataclass
@@ -107,20 +118,22 @@ class InboundWorker:
         self,
         *,
         party: str,
-        channel: TransactionalChannel,
+        channels: Mapping[str, TransactionalChannel],
         publishers: Mapping[str, ConfirmingPublisher],
         archive: ArchiveStore,
         metrics: GatewayMetrics,
-        batcher: Batcher,
+        batcher: RoundRobin,
         signing_key: SigningKey,
         context: Callable[[datetime], InboundContext],
         on_state_lost: Callable[[], Any],
         prepare: Callable[[], Awaitable[None]],
         max_message_bytes: int,
+        max_frame_envelopes: int,
         max_attempts: int,
     ) -> None:
         self._party = party
-        self._channel = channel
+        self._channels = channels
+        self._channel = next(iter(channels.values()))
         self._publishers = publishers
         self._archive = archive
         self._metrics = metrics
@@ -130,6 +143,7 @@ class InboundWorker:
         self._on_state_lost = on_state_lost
         self._prepare = prepare
         self._max_bytes = outgoing.max_frame_bytes(max_message_bytes)
+        self._frame_limits = FrameLimits(max_frame_envelopes, self._max_bytes)
         self._max_attempts = max_attempts
         self._stopping = asyncio.Event()
 
@@ -137,9 +151,13 @@ class InboundWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        await self._channel.consume(topology.INBOUND, self._batcher.on_message)
+        for source, channel in self._channels.items():
+            await channel.consume(topology.inbound_from(source), self._batcher.on_message(source))
         while (batch := await self._batcher.next_batch_or(self._stopping)) is not None:
-            await self.process(batch)
+            source, messages = batch
+            # Delivery tags and the broker transaction belong to the source's own channel.
+            self._channel = self._channels[source]
+            self._batcher.charge(source, await self.process(messages))
 
     def _unpack(self, batch: Sequence[AbstractIncomingMessage]) -> Plan:
         plan = Plan()
@@ -150,7 +168,7 @@ class InboundWorker:
                 )
                 continue
             try:
-                envelopes = parse_frame(message.body)
+                envelopes = parse_frame(message.body, self._frame_limits)
             except ContractError as exc:
                 plan.bad_frames.append(FrameError(message, exc.code, exc.message))
                 continue
@@ -161,30 +179,35 @@ class InboundWorker:
             plan.arrivals.extend(Arrival(message, raw) for raw in envelopes)
         return plan
 
-    async def process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+    async def process(self, batch: Sequence[AbstractIncomingMessage]) -> int:
+        """Handle one batch; the work it took: envelopes decided plus frames refused whole."""
         in_flight = self._metrics.in_flight.labels("inbound")
         in_flight.set(len(batch))
         try:
-            await self._process(batch)
+            return await self._process(batch)
         finally:
             # Acked, or given back to the queue: either way no longer in the gateway's hands.
             in_flight.set(0)
 
-    async def _process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+    async def _process(self, batch: Sequence[AbstractIncomingMessage]) -> int:
         # Frames of a channel lost since they arrived are back in the queue: not ours to do.
         batch = await self._channel.current(batch)
         settled = await self._decide_and_archive(batch) if batch else None
-        if settled is None or not settled[1]:
-            return
+        if settled is None:
+            return 0
         plan, kept, now = settled
+        work = len(plan.arrivals) + len(plan.bad_frames)
+        if not kept:
+            return work
         try:
             effects = self._local_effects(plan, now)
             with self._metrics.time_stage("publish"):
                 await self._channel.commit(effects, kept[-1])
         except StaleBatch:
             log.warning("inbound.channel_lost", batch=len(batch))
-            return
+            return work
         await self._send_receipts(plan.arrivals)
+        return work
 
     async def _decide_and_archive(
         self, batch: list[AbstractIncomingMessage]
@@ -260,7 +283,10 @@ class InboundWorker:
     async def _decide(self, arrivals: list[Arrival], now: datetime) -> None:
         ctx = self._context(now)
         with self._metrics.time_stage("verify"):
-            for arrival in arrivals:
+            for index, arrival in enumerate(arrivals):
+                if index % YIELD_EVERY == YIELD_EVERY - 1:
+                    # Verification is CPU work: heartbeats and the other workers run between.
+                    await asyncio.sleep(0)
                 try:
                     arrival.decision = decide_envelope(arrival.raw, ctx)
                 except Exception as exc:
@@ -328,7 +354,7 @@ class InboundWorker:
                 arrival.decision = Refused(exc.code, str(exc))
                 return
             if pending is not None:
-                arrival.status = ("delivered", pending.submission_id, pending.type)
+                arrival.status = pending
                 arrival.sent_at = pending.sent_at
             return
         arrival.deliver = True
@@ -361,10 +387,11 @@ class InboundWorker:
                     kind="frame",
                     outcome="rejected",
                     occurred_at=now,
-                    payload=bad.message.body,
+                    payload=bad.evidence.payload,
                     message_id=bad.message.message_id,
                     reason=bad.reason,
                     detail=bad.detail,
+                    headers=tuple(bad.evidence.headers.items()),
                 )
             )
         for arrival in plan.arrivals:
@@ -453,18 +480,20 @@ class InboundWorker:
             effects.append(
                 outgoing.held_copy(
                     topology.REJECTED,
-                    bad.message.body,
+                    bad.evidence.payload,
                     reason=bad.reason,
                     detail=bad.detail,
                     message_id=bad.message.message_id,
-                    content_type=bad.message.content_type,
-                    extra={"x-gw-stage": "inbound"},
+                    content_type=bad.evidence.content_type,
+                    extra={"x-gw-stage": "inbound", **bad.evidence.headers},
                 )
             )
             self._metrics.record_outcome("inbound", "unknown", "none", "rejected", bad.reason)
             log.warning(
                 "inbound.frame_refused",
                 message_id=bad.message.message_id,
+                sha256=bad.evidence.headers[junk.SHA256_HEADER],
+                bytes=len(bad.message.body),
                 reason=bad.reason,
                 decision="rejected",
             )
@@ -505,7 +534,7 @@ class InboundWorker:
         env = decision.envelope
         provider = env.originator.party
         if arrival.status is not None:
-            status, submission_id, type_ = arrival.status
+            pending = arrival.status
             # Outbound end to end: from our decision on the submission to the peer's receipt.
             sent_at = arrival.sent_at or env.created_at
             self._metrics.observe_end_to_end(
@@ -513,11 +542,12 @@ class InboundWorker:
             )
             return [
                 outgoing.status(
-                    status,
+                    "delivered",
+                    system=pending.system,
                     at=now,
-                    submission_id=submission_id,
+                    submission_id=pending.submission_id,
                     envelope_id=env.body.get("envelope_id"),
-                    type=type_,
+                    type=pending.type,
                 )
             ]
         if not arrival.deliver:
@@ -555,12 +585,14 @@ class InboundWorker:
             if publisher is None:
                 continue
             try:
+                # Split like any frames: the peer refuses one of over 1000 envelopes whole.
                 await publisher.publish_all(
-                    [
-                        outgoing.frame(
-                            receipts, frame_id=new_envelope_id(), exchange=topology.INBOUND
-                        )
-                    ]
+                    outgoing.frames(
+                        receipts,
+                        max_bytes=self._max_bytes,
+                        exchange=topology.inbound_from(self._party),
+                        new_id=new_envelope_id,
+                    )
                 )
             except PublishRefused as exc:
                 # The provider sees these as overdue and can re-send; its envelope is then a

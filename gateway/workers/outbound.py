@@ -61,6 +61,7 @@ def delivery_of(message: AbstractIncomingMessage) -> Delivery:
         content_type=message.content_type,
         headers=message.headers or {},
         redelivered=bool(message.redelivered),
+        routing_key=message.routing_key,
     )
 
 
@@ -144,6 +145,7 @@ def entry_for(item: Item, party: str, now: datetime) -> Entry:
         kind="submission",
         outcome="rejected",
         payload=d.body,
+        type=decision.type,
         reason=decision.reason,
         detail=decision.detail,
         **common,
@@ -154,6 +156,7 @@ class OutboundWorker:
     def __init__(
         self,
         *,
+        party: str,
         channel: TransactionalChannel,
         publishers: Mapping[str, ConfirmingPublisher],
         archive: ArchiveStore,
@@ -165,6 +168,8 @@ class OutboundWorker:
         max_message_bytes: int,
         max_attempts: int,
     ) -> None:
+        # Frames go to the exchange the counterparty keeps for this Party alone.
+        self._peer_exchange = topology.inbound_from(party)
         self._channel = channel
         self._publishers = publishers
         self._archive = archive
@@ -356,7 +361,7 @@ class OutboundWorker:
                             outgoing.frames(
                                 envs,
                                 max_bytes=self._max_frame_bytes,
-                                exchange=topology.INBOUND,
+                                exchange=self._peer_exchange,
                                 new_id=new_envelope_id,
                             )
                         )
@@ -383,6 +388,7 @@ class OutboundWorker:
                 effects.append(
                     outgoing.status(
                         "sent",
+                        system=d.user_id,
                         at=now,
                         submission_id=d.message_id,
                         envelope_id=env["id"],
@@ -412,6 +418,7 @@ class OutboundWorker:
                 effects.append(
                     outgoing.status(
                         "blocked",
+                        system=d.user_id,
                         at=now,
                         submission_id=d.message_id,
                         envelope_id=None,
@@ -432,7 +439,7 @@ class OutboundWorker:
                     route.reason,
                 )
             elif isinstance(decision, Held):
-                effects.append(held_status(decision, d.message_id, now))
+                effects.append(held_status(decision, d.user_id, d.message_id, now))
                 self._metrics.record_outcome(
                     "outbound",
                     decision.submission.type,
@@ -455,16 +462,17 @@ class OutboundWorker:
                 effects.append(
                     outgoing.status(
                         "rejected",
+                        system=d.user_id,
                         at=now,
                         submission_id=d.message_id,
                         envelope_id=None,
-                        type=None,
+                        type=decision.type,
                         reason=decision.reason,
                         detail=decision.detail,
                     )
                 )
                 self._metrics.record_outcome(
-                    "outbound", "unknown", "none", "rejected", decision.reason
+                    "outbound", decision.type or "unknown", "none", "rejected", decision.reason
                 )
             elif item.resend_blocked is not None:
                 effects.append(self._resend_blocked(item, now))
@@ -473,6 +481,7 @@ class OutboundWorker:
                 effects.append(
                     outgoing.status(
                         "duplicate",
+                        system=d.user_id,
                         at=now,
                         submission_id=d.message_id,
                         envelope_id=original.envelope_id if original else None,
@@ -496,7 +505,7 @@ class OutboundWorker:
                 message_id=d.message_id,
                 system=d.user_id,
                 envelope_id=envelope["id"] if envelope else None,
-                type=submission.type if submission else None,
+                type=submission.type if submission else getattr(decision, "type", None),
                 recipient=submission.recipient if submission else None,
                 decision=type(decision).__name__.lower() if decision else "duplicate",
                 reason=decision.route.reason
@@ -523,6 +532,7 @@ class OutboundWorker:
         )
         return outgoing.status(
             "blocked",
+            system=item.delivery.user_id,
             at=now,
             submission_id=item.delivery.message_id,
             envelope_id=original.envelope_id,
@@ -559,10 +569,13 @@ def resend_of(
     return envelope, None
 
 
-def held_status(decision: Held, submission_id: str | None, now: datetime) -> Outgoing:
-    """The ``held`` status of a submission waiting for review."""
+def held_status(
+    decision: Held, system: str | None, submission_id: str | None, now: datetime
+) -> Outgoing:
+    """The ``held`` status of a submission waiting for review, for ``system``."""
     return outgoing.status(
         "held",
+        system=system,
         at=now,
         submission_id=submission_id,
         envelope_id=None,

@@ -17,6 +17,7 @@ from referencing import Registry, Resource
 import contracts
 from contracts import all_specs, amqp, parse_envelope
 from contracts.export import DEFAULT_ROOT, generate, stale, write
+from contracts.registry import GATEWAY_ONLY_TYPES
 from gateway import topology
 from gateway.cli import main
 
@@ -145,7 +146,8 @@ def test_asyncapi_describes_every_exchange_queue_and_header() -> None:
     }
     assert messages["frame.v1"]["contentType"] == amqp.FRAME_CONTENT_TYPE
     submissions = _asyncapi()["channels"]["submitExchange"]["messages"]
-    assert len(submissions) == len(all_specs())
+    assert len(submissions) == len(all_specs()) - len(GATEWAY_ONLY_TYPES)
+    assert not [name for name in submissions if ".receipt." in name]
 
 
 @dataclass
@@ -175,9 +177,17 @@ class _RecordingChannel:
 
 async def test_the_gateway_declares_the_topology_the_contract_describes() -> None:
     channel = _RecordingChannel()
-    await topology.declare(channel, 1000)  # type: ignore[arg-type]
-    assert channel.exchanges == amqp.EXCHANGE_TYPES
-    assert set(channel.queues) == set(amqp.QUEUES)
+    senders = ["SCO-RATS", "UNOCT"]
+    await topology.declare(channel, 1000, senders)  # type: ignore[arg-type]
+
+    def per_sender(name: str) -> list[str]:
+        return [amqp.inbound_name(s) for s in senders] if name == amqp.INBOUND_QUEUE else [name]
+
+    assert channel.exchanges == {
+        each: kind for name, kind in amqp.EXCHANGE_TYPES.items() for each in per_sender(name)
+    }
+    assert set(channel.queues) == {each for name in amqp.QUEUES for each in per_sender(name)}
+    assert topology.inbound_from("UNOCT") == amqp.inbound_name("UNOCT") == "gw.inbound.UNOCT"
     for queue in channel.queues.values():
         assert queue.bound_to == [(queue.name, "#")]
     assert (topology.REASON_HEADER, topology.DETAIL_HEADER) == (

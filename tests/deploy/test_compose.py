@@ -112,7 +112,9 @@ def test_dockerfile_runs_the_gateway_unprivileged_with_a_healthcheck() -> None:
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users
     assert not users[-1].startswith(("root", "0"))
-    assert f"http://127.0.0.1:{port}/healthz" in text.split("HEALTHCHECK", 1)[1]
+    # Readiness (brokers, archive, signing key), not mere liveness: an unhealthy container is
+    # one that cannot do its work. urlopen fails on the 503 that /readyz answers then.
+    assert f"http://127.0.0.1:{port}/readyz" in text.split("HEALTHCHECK", 1)[1]
     assert 'ENTRYPOINT ["gateway"]' in text
     assert 'CMD ["run", "--config", "/etc/gateway/gateway.toml"]' in text
     assert f"gateway-cica:{port}" in (DEPLOY / "docker" / "prometheus.yml").read_text()

@@ -146,7 +146,7 @@ def test_exported_names_follow_the_metric_types() -> None:
         "gateway_messages_total",
         "gateway_end_to_end_latency_seconds_bucket",
         "gateway_archive_batch_size_count",
-        "gateway_receipts_overdue",
+        "gateway_receipts_pending_overdue",
         "gateway_receipts_overdue_total",
         "gateway_build_info",
     } <= exported
@@ -183,7 +183,7 @@ def test_dashboard_shows_what_operators_need() -> None:
         "gateway_end_to_end_latency_seconds_bucket",
         "gateway_backlog_messages",
         "gateway_receipts_pending",
-        "gateway_receipts_overdue",
+        "gateway_receipts_pending_overdue",
         "gateway_consent_blocks_total",
         "gateway_rejections_total",
         "gateway_broker_connected",

@@ -65,7 +65,7 @@ class Bridge:
         async def settled() -> bool:
             totals = await asyncio.gather(
                 asyncio.to_thread(queue_total, CICA_VHOST, "gw.submit"),
-                asyncio.to_thread(queue_total, SCO_RATS_VHOST, "gw.inbound"),
+                asyncio.to_thread(queue_total, SCO_RATS_VHOST, "gw.inbound.CICA"),
             )
             return not any(totals)
 

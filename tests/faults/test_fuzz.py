@@ -50,6 +50,9 @@ from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.broker]
 
+# Every fuzzed submission is published under this key; the judge must expect the same.
+FUZZ_ROUTING_KEY = "information.share"
+
 CORPUS = Path(__file__).parent / "corpus"
 JSON = topology.JSON_CONTENT_TYPE
 OFFICER = "lo-0001"
@@ -143,7 +146,9 @@ class Judge:
         user_id: str | None = DESK,
         message_id: str = "m",
     ) -> str | None:
-        delivery = Delivery(body, message_id, user_id, content_type, {}, False)
+        delivery = Delivery(
+            body, message_id, user_id, content_type, {}, False, routing_key=FUZZ_ROUTING_KEY
+        )
         ctx = replace(self.outbound, now=datetime.now(UTC))
         decision = decide_submission(delivery, ctx)
         return decision.reason if isinstance(decision, Rejected) else None
@@ -456,9 +461,9 @@ async def test_bad_input_ends_in_gw_rejected_while_good_messages_flow(
     submit = await desk.channel.get_exchange(topology.SUBMIT, ensure=False)
     async with peer:
         channel = await peer.channel(publisher_confirms=True)
-        inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
+        inbound = await channel.get_exchange(topology.inbound_from("CICA"), ensure=False)
         for n, case in enumerate(submits):
-            await submit.publish(case.message(f"fuzz-{n}"), routing_key="information.share")
+            await submit.publish(case.message(f"fuzz-{n}"), routing_key=FUZZ_ROUTING_KEY)
             if n % GOOD_EVERY == 0:
                 await send_good(n)
         for n, case in enumerate(frames):
@@ -516,7 +521,7 @@ async def reject_sentinels(desk: Desk, cica_rejected: Collector, sco_rejected: C
     peer = await aio_pika.connect(f"amqp://{PEER}:{PEER}@{HOST}/{SCO_RATS_VHOST}")
     async with peer:
         channel = await peer.channel(publisher_confirms=True)
-        inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
+        inbound = await channel.get_exchange(topology.inbound_from("CICA"), ensure=False)
         await inbound.publish(
             aio_pika.Message(b"the sentinel, not a frame", message_id=SENTINEL, user_id=PEER),
             routing_key="",
@@ -528,6 +533,6 @@ async def reject_sentinels(desk: Desk, cica_rejected: Collector, sco_rejected: C
 async def settled() -> bool:
     totals = await asyncio.gather(
         asyncio.to_thread(queue_total, CICA_VHOST, "gw.submit"),
-        asyncio.to_thread(queue_total, SCO_RATS_VHOST, "gw.inbound"),
+        asyncio.to_thread(queue_total, SCO_RATS_VHOST, "gw.inbound.CICA"),
     )
     return not any(totals)

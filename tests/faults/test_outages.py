@@ -75,7 +75,7 @@ async def test_partner_unreachable_holds_the_backlog_and_drains_in_order(bridge:
         await wait_until(held, message="the backlog in gw.submit")
         await wait_until(lambda: cica.log_count("outbound.counterparty_unavailable") >= 2)
         assert await bridge.inbox.depth() == len(before)
-        assert await total(SCO_RATS_VHOST, "gw.inbound") == 0
+        assert await total(SCO_RATS_VHOST, "gw.inbound.CICA") == 0
     finally:
         await asyncio.to_thread(allow_peer, PEER_USER, SCO_RATS_VHOST)
     await cica.wait_ready()
@@ -109,7 +109,7 @@ async def test_archive_unavailable_holds_messages_and_recovers(bridge: Bridge) -
             )
             # Nothing forwarded unarchived, nothing acknowledged, nothing given up on.
             assert await bridge.inbox.depth() == len(before)
-            assert await total(SCO_RATS_VHOST, "gw.inbound") == 0
+            assert await total(SCO_RATS_VHOST, "gw.inbound.CICA") == 0
             assert await total(CICA_VHOST, "gw.submit") == len(during)
             assert await total(CICA_VHOST, "gw.rejected") == 0
             assert cica.alive, cica.log_tail()

@@ -57,7 +57,7 @@ async def test_metrics_serves_the_gateways_registry_as_text() -> None:
         'gateway_messages_total{counterparty="SCO-RATS",direction="outbound",'
         'outcome="forwarded",type="information.share"} 1.0'
     ) in body
-    assert 'gateway_receipts_overdue{counterparty="SCO-RATS"} 2.0' in body
+    assert 'gateway_receipts_pending_overdue{counterparty="SCO-RATS"} 2.0' in body
     assert 'gateway_receipts_overdue_total{counterparty="SCO-RATS"} 1.0' in body
 
 

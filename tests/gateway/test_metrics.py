@@ -24,14 +24,17 @@ EXPECTED = {
     "gateway_in_flight_messages": ("gauge", {"direction"}),
     "gateway_backlog_messages": ("gauge", {"queue"}),
     "gateway_receipts_pending": ("gauge", {"counterparty"}),
-    "gateway_receipts_overdue": ("gauge", {"counterparty"}),
+    "gateway_receipts_pending_overdue": ("gauge", {"counterparty"}),
     "gateway_receipts_overdue_total": ("counter", {"counterparty"}),
+    "gateway_inbound_rate_limited": ("gauge", {"counterparty"}),
+    "gateway_copies_refused_total": ("counter", {"queue"}),
+    "gateway_copies_held": ("gauge", set()),
     "gateway_broker_connected": ("gauge", {"broker"}),
     "gateway_broker_reconnects_total": ("counter", {"broker"}),
     "gateway_archive_write_seconds": ("histogram", set()),
     "gateway_archive_batch_size": ("histogram", set()),
     "gateway_archive_up": ("gauge", set()),
-    "gateway_signing_key_expiry_days": ("gauge", {"key_id"}),
+    "gateway_signing_key_expiry_timestamp_seconds": ("gauge", {"key_id"}),
     "gateway_up": ("gauge", set()),
 }
 
@@ -62,7 +65,7 @@ def _exposition(metrics: GatewayMetrics) -> tuple[dict[str, str], list[tuple[str
 
 def test_every_metric_is_exposed_with_its_type_and_labels() -> None:
     metrics = _metrics()
-    metrics.signing_key_expiry_days.labels("CICA-2026-1").set(400)
+    metrics.signing_key_expiry.labels("CICA-2026-1").set(1_800_000_000)
     metrics.archive_write_seconds.observe(0.01)
     metrics.archive_batch_size.observe(8)
     metrics.record_outcome("outbound", "information.share", "SCO-RATS", "rejected", "schema.x")
@@ -214,7 +217,7 @@ def test_broker_state_reconnects_and_overdue_receipts() -> None:
     assert reconnects == 1
     cp = {"counterparty": "SCO-RATS"}
     assert registry.get_sample_value("gateway_receipts_overdue_total", cp) == 1
-    assert registry.get_sample_value("gateway_receipts_overdue", cp) == 4
+    assert registry.get_sample_value("gateway_receipts_pending_overdue", cp) == 4
 
 
 def test_histograms_have_the_agreed_buckets() -> None:
@@ -272,3 +275,10 @@ def test_gateways_in_one_process_keep_their_own_series() -> None:
         == 0
     )
     assert REGISTRY.get_sample_value("gateway_up") is None
+
+
+def test_each_counterparty_inbound_queue_is_watched() -> None:
+    metrics = _metrics()
+    assert metrics.queues[-2:] == ("gw.inbound.SCO-RATS", "gw.inbound.UNOCT")
+    for queue in metrics.queues:
+        assert metrics.registry.get_sample_value("gateway_backlog_messages", {"queue": queue}) == 0

@@ -11,11 +11,14 @@ from gateway.operator_views import (
     consent_detail,
     consent_registry,
     consent_rows,
+    missing_consents,
     pending_quarantine,
     quarantine_detail,
     quarantine_rows,
     table,
+    undeclared_matches,
 )
+from tests.gateway.test_consent import DIGEST_A, A, C, D, W, World, known
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 DECISION_ID = "01960f80-1b2c-7d4e-8f6a-0b1c2d3e4f5a"
@@ -150,3 +153,11 @@ def test_quarantine_show_prints_the_submission_and_every_attempt() -> None:
     assert "release attempts: 2" in text
     assert "replay replayed as envelope e-9" in text
     assert "e-0" not in text
+
+
+def test_a_refusal_detail_names_the_undeclared_match_and_the_missing_consents() -> None:
+    world = World(W, known("x", C))
+    detail = world.route(D, ("x",), attachments=(DIGEST_A,)).detail
+    assert undeclared_matches(detail) == [("w", A, f"attachment sha256 {DIGEST_A}")]
+    assert missing_consents(detail) == [(A, "w", D), (C, "x", D)]
+    assert undeclared_matches(None) == []

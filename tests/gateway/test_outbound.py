@@ -146,6 +146,34 @@ def test_a_back_office_cannot_submit_a_receipt() -> None:
     assert reason(decide(submission("receipt", "SCO-RATS", body))) == "submission.reserved_type"
 
 
+def test_a_routing_key_that_is_not_the_body_type_is_refused() -> None:
+    decision = decide(GOOD, routing_key="information.request")
+    assert isinstance(decision, Rejected)
+    assert decision.reason == "submission.routing_key_mismatch"
+    assert "information.request" in decision.detail
+    assert isinstance(decide(GOOD, routing_key="information.share"), Accepted)
+
+
+@pytest.mark.parametrize(
+    ("doc", "properties", "expected_type"),
+    [
+        ({**GOOD, "body": {**GOOD["body"], "text": {"en": " "}}}, {}, "information.share"),
+        ({**GOOD, "recipient": "INTERPOL"}, {}, "information.share"),
+        (GOOD, {"content_type": "text/plain"}, "information.share"),
+        ({**GOOD, "type": "no.such.type"}, {}, None),
+        (b"\x00 not json", {}, None),
+        ([GOOD], {}, None),
+    ],
+)
+def test_a_rejection_keeps_the_type_when_it_could_be_read(
+    doc: Any, properties: dict[str, Any], expected_type: str | None
+) -> None:
+    body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    decision = decide(body, **properties)
+    assert isinstance(decision, Rejected)
+    assert decision.type == expected_type
+
+
 # --- the liaison officer ------------------------------------------------------------------------
 
 

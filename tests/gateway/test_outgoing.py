@@ -6,7 +6,7 @@ import itertools
 import json
 from datetime import UTC, datetime
 
-from contracts import parse_frame
+from contracts import MAX_FRAME_ENVELOPES, parse_frame
 from gateway import outgoing, topology
 
 
@@ -54,6 +54,7 @@ def test_status_event_routing_key_and_body() -> None:
     at = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     event = outgoing.status(
         "rejected",
+        system="case-desk",
         at=at,
         submission_id="m1",
         envelope_id=None,
@@ -62,7 +63,7 @@ def test_status_event_routing_key_and_body() -> None:
         detail="not JSON",
     )
     assert event.exchange == topology.STATUS
-    assert event.routing_key == "rejected.unknown"
+    assert event.routing_key == "case-desk.rejected.unknown"
     body = json.loads(event.body)
     assert body["status"] == "rejected"
     assert body["reason"] == "schema.invalid_json"
@@ -83,3 +84,15 @@ def test_held_copy_carries_reason_and_a_bounded_detail() -> None:
     assert len(copy.headers[topology.DETAIL_HEADER]) == 1000
     assert copy.headers["x-gw-system"] == "case-desk"
     assert copy.body == b"raw"
+
+
+def test_no_frame_holds_more_envelopes_than_a_receiver_accepts() -> None:
+    count = 2 * MAX_FRAME_ENVELOPES + 1
+    frames = outgoing.frames(
+        [envelope(i, 1) for i in range(count)],
+        max_bytes=10_000_000,
+        exchange="gw.inbound",
+        new_id=ids(),
+    )
+    sizes = [len(parse_frame(f.body)) for f in frames]
+    assert sizes == [MAX_FRAME_ENVELOPES, MAX_FRAME_ENVELOPES, 1]

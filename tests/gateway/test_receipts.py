@@ -54,7 +54,13 @@ def _tracker(*ids: str, counterparty: str = "SCO-RATS", **kwargs: Any) -> Receip
     tracker = ReceiptTracker(**kwargs)
     for n, envelope_id in enumerate(ids):
         tracker.expect(
-            envelope_id, f"d-{envelope_id}", counterparty, f"s-{n}", "information.share", T0
+            envelope_id,
+            f"d-{envelope_id}",
+            counterparty,
+            f"s-{n}",
+            "information.share",
+            T0,
+            system="case-desk",
         )
     return tracker
 
@@ -67,12 +73,12 @@ def _code(tracker: ReceiptTracker, envelope_id: str, digest: str, sender: str) -
 
 def test_settle_returns_the_pending_and_counts_down() -> None:
     tracker = _tracker("e1", "e2")
-    tracker.expect("e3", "d-e3", "UNOCT", "s-3", "consent.request", T0)
+    tracker.expect("e3", "d-e3", "UNOCT", "s-3", "consent.request", T0, system="case-desk")
     assert tracker.pending_count("SCO-RATS") == 2
     assert tracker.pending_count("UNOCT") == 1
     assert tracker.pending_count() == 3
     settled = tracker.settle("e1", "d-e1", "SCO-RATS")
-    assert settled == Pending("e1", "d-e1", "SCO-RATS", "s-0", "information.share", T0)
+    assert settled == Pending("e1", "d-e1", "SCO-RATS", "s-0", "information.share", T0, "case-desk")
     assert tracker.pending_count("SCO-RATS") == 1
     assert tracker.pending_count() == 2
     assert tracker.pending_count("CICA") == 0
@@ -114,7 +120,15 @@ def test_settled_memory_is_bounded() -> None:
 
 def test_expect_again_is_a_no_op_keeping_first_send_time() -> None:
     tracker = _tracker("e1")
-    tracker.expect("e1", "d-e1", "SCO-RATS", "s-0", "information.share", T0 + timedelta(hours=1))
+    tracker.expect(
+        "e1",
+        "d-e1",
+        "SCO-RATS",
+        "s-0",
+        "information.share",
+        T0 + timedelta(hours=1),
+        system="case-desk",
+    )
     assert tracker.pending_count() == 1
     assert [
         p.sent_at for p in tracker.overdue(T0 + timedelta(minutes=2), timedelta(minutes=1))
@@ -124,7 +138,7 @@ def test_expect_again_is_a_no_op_keeping_first_send_time() -> None:
 def test_expect_after_settle_does_not_reopen() -> None:
     tracker = _tracker("e1")
     tracker.settle("e1", "d-e1", "SCO-RATS")
-    tracker.expect("e1", "d-e1", "SCO-RATS", "s-0", "information.share", T0)
+    tracker.expect("e1", "d-e1", "SCO-RATS", "s-0", "information.share", T0, system="case-desk")
     assert tracker.pending_count() == 0
     assert tracker.overdue(T0 + timedelta(days=1), timedelta(minutes=1)) == []
 
@@ -132,13 +146,17 @@ def test_expect_after_settle_does_not_reopen() -> None:
 def test_expect_conflicting_digest_is_a_bug() -> None:
     tracker = _tracker("e1")
     with pytest.raises(ValueError, match="e1"):
-        tracker.expect("e1", "d-other", "SCO-RATS", "s-0", "information.share", T0)
+        tracker.expect(
+            "e1", "d-other", "SCO-RATS", "s-0", "information.share", T0, system="case-desk"
+        )
 
 
 def test_overdue_reports_each_once_oldest_first() -> None:
     tracker = ReceiptTracker()
     for n in (3, 1, 2):
-        tracker.expect(f"e{n}", "d", "SCO-RATS", f"s{n}", "t", T0 + timedelta(seconds=n))
+        tracker.expect(
+            f"e{n}", "d", "SCO-RATS", f"s{n}", "t", T0 + timedelta(seconds=n), system="case-desk"
+        )
     after = timedelta(seconds=60)
     assert tracker.overdue(T0 + timedelta(seconds=61), after) == []
     first = tracker.overdue(T0 + timedelta(seconds=62, microseconds=1), after)
@@ -153,7 +171,7 @@ def test_overdue_reports_each_once_oldest_first() -> None:
 
 def test_overdue_count_follows_the_overdue_until_their_receipts_arrive() -> None:
     tracker = _tracker("e1", "e2")
-    tracker.expect("u1", "d-u1", "UNOCT", "s-u", "information.share", T0)
+    tracker.expect("u1", "d-u1", "UNOCT", "s-u", "information.share", T0, system="case-desk")
     after = timedelta(seconds=60)
     assert tracker.overdue_count() == 0
     tracker.overdue(T0 + timedelta(seconds=61), after)
@@ -161,7 +179,7 @@ def test_overdue_count_follows_the_overdue_until_their_receipts_arrive() -> None
     tracker.settle("e1", "d-e1", "SCO-RATS")
     tracker.settle("e1", "d-e1", "SCO-RATS")  # a repeated receipt settles nothing more
     assert (tracker.overdue_count("SCO-RATS"), tracker.overdue_count()) == (1, 2)
-    tracker.expect("e3", "d-e3", "SCO-RATS", "s-3", "information.share", T0)
+    tracker.expect("e3", "d-e3", "SCO-RATS", "s-3", "information.share", T0, system="case-desk")
     tracker.settle("e3", "d-e3", "SCO-RATS")  # settled before it was ever overdue
     assert tracker.overdue_count("SCO-RATS") == 1
 

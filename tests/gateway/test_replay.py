@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contracts.amqp import OPERATOR_SYSTEM
 from gateway import topology
 from gateway.archive import Record
 from gateway.inbound import InboundContext
@@ -18,7 +19,6 @@ from gateway.outbound import OutboundContext
 from gateway.replay import (
     MALFORMED,
     NOT_REPLAYABLE,
-    OPERATOR_SYSTEM,
     TOO_OLD,
     UNREADABLE,
     ControlRequest,
@@ -224,7 +224,7 @@ def test_an_answer_is_a_status_event_correlated_to_the_request() -> None:
         "replayed", "r-1", at=NOW, submission_id="sub-1", envelope_id="e-1", type="receipt"
     )
     assert event.exchange == topology.STATUS
-    assert event.routing_key == "replayed.receipt"
+    assert event.routing_key == "operator.replayed.receipt"
     assert event.correlation_id == "r-1"
     assert json.loads(event.body)["submission_id"] == "sub-1"
 

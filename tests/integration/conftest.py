@@ -34,8 +34,9 @@ async def vhosts(rabbitmq: None) -> AsyncIterator[dict[str, Vhost]]:
     opened: dict[str, Vhost] = {}
     limit = LimitsConfig().submit_queue_max_length
     for party, (vhost, _, _) in PARTIES.items():
-        await topology.provision(ADMIN_URL.format(vhost=vhost), limit)
-        opened[party] = Vhost(vhost)
+        senders = [other for other in PARTIES if other != party]
+        await topology.provision(ADMIN_URL.format(vhost=vhost), limit, senders)
+        opened[party] = Vhost(vhost, senders)
         await opened[party].open()
         await opened[party].purge()
     yield opened

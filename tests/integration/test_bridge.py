@@ -151,13 +151,21 @@ async def test_a_gateway_restarted_mid_stream_loses_nothing(
     assert sorted(delivered) == sorted(sent)
 
 
-async def test_the_peer_gateway_user_can_only_write_to_gw_inbound(vhosts: dict[str, Vhost]) -> None:
-    connection = await aio_pika.connect(f"amqp://sco-rats-peer:sco-rats-peer@{HOST}/party-a")
+async def test_the_peer_gateway_user_can_only_write_to_its_own_gw_inbound(
+    vhosts: dict[str, Vhost],
+) -> None:
+    vhost = vhosts["CICA"].name
+    connection = await aio_pika.connect(f"amqp://sco-rats-peer:sco-rats-peer@{HOST}/{vhost}")
+    own = topology.inbound_from("SCO-RATS")
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
+        inbound = await channel.get_exchange(own, ensure=False)
         await inbound.publish(aio_pika.Message(b"{}", message_id=uuid.uuid4().hex), "")
-        for queue_name in (topology.INBOUND, topology.SUBMIT, topology.REJECTED):
+        channel = await connection.channel(publisher_confirms=True)
+        other = await channel.get_exchange(topology.inbound_from("UNOCT"), ensure=False)
+        with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+            await other.publish(aio_pika.Message(b"{}"), "")
+        for queue_name in (own, topology.SUBMIT, topology.REJECTED):
             channel = await connection.channel()
             queue = await channel.get_queue(queue_name, ensure=False)
             with pytest.raises(aiormq.exceptions.ChannelAccessRefused):

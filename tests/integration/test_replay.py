@@ -141,13 +141,15 @@ async def test_a_dry_run_lists_the_plan_and_changes_nothing(
     head = await archive.head()
     config = config_of(network, "SCO-RATS")
 
-    code, out = await cli(
-        capsys, "replay", "--config", config, "--id", first, "--target", "deliver", "--dry-run"
-    )
+    dry_run = ("replay", "--config", config, "--id", first, "--target", "deliver", "--dry-run")
+    code, out = await cli(capsys, *dry_run)
     assert code == 0, out
     assert "would replay to deliver: seq" in out
     assert first in out
     assert "dry run: nothing was sent" in out
+    code, out = await cli(capsys, *dry_run, "--format", "jsonl")
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert (code, row["action"], row["target"], row["id"]) == (0, "replay", "deliver", first)
     assert await archive.head() == head
     code, out = await cli(capsys, "replay", "--config", config, "--target", "deliver")
     assert code == 2
@@ -160,9 +162,20 @@ async def test_a_dry_run_lists_the_plan_and_changes_nothing(
 
     # Had the dry run sent anything, it would come first on the same control queue.
     code, out = await cli(
-        capsys, "replay", "--config", config, "--id", second, "--target", "deliver"
+        capsys,
+        "replay",
+        "--config",
+        config,
+        "--id",
+        second,
+        "--target",
+        "deliver",
+        "--format",
+        "json",
     )
     assert code == 0, out
+    [row] = json.loads(out)
+    assert (row["id"], row["answer"]["status"]) == (second, "replayed")
     await wait_until(lambda: len(inbox.messages) == 3, message="the real replay")
     assert [m.message_id for m in inbox.messages[2:]] == [second]
     assert len(await records(archive, kinds=["replay"])) == 1
@@ -485,7 +498,7 @@ async def test_only_the_gateway_user_can_give_control_requests(
 async def test_a_malformed_request_is_answered_and_archived(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
-    statuses = await vhosts["SCO-RATS"].bind_collector(topology.STATUS, "rejected.#")
+    statuses = await vhosts["SCO-RATS"].bind_collector(topology.STATUS, "*.rejected.#")
     rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
     sco = await network.start("SCO-RATS")
     local = local_endpoint(sco.config)

@@ -43,7 +43,11 @@ class Scene:
         self.vhosts = vhosts
 
     async def set_up(self) -> None:
-        self.unoct_inbound: Collector = await self.vhosts["UNOCT"].collect(topology.INBOUND)
+        # What either Party's gateway sends the third party, each in its own queue there.
+        self.unoct_inbound: list[Collector] = [
+            await self.vhosts["UNOCT"].collect(topology.inbound_from(sender))
+            for sender in ("CICA", "SCO-RATS")
+        ]
         self.at_a = await self.vhosts["CICA"].bind_collector(topology.DELIVER)
         self.at_b = await self.vhosts["SCO-RATS"].bind_collector(topology.DELIVER)
         self.status_a = await self.vhosts["CICA"].bind_collector(topology.STATUS)
@@ -93,7 +97,8 @@ class Scene:
         """Information that reached the third party (its roster updates aside)."""
         return [
             e
-            for m in self.unoct_inbound.messages
+            for collector in self.unoct_inbound
+            for m in collector.messages
             for e in parse_frame(m.body)
             if e["type"] != "liaison.assignment"
         ]

@@ -62,11 +62,12 @@ def running(network: Network, party: str) -> Gateway:
 
 @asynccontextmanager
 async def peer(user: str, at_party: str) -> AsyncIterator[Send]:
-    """Publish frames into ``at_party``'s gw.inbound as the peer user ``user``."""
+    """Publish frames into ``at_party``'s gw.inbound.<party> as the peer user ``user``."""
     connection = await aio_pika.connect(f"amqp://{user}:{user}@{HOST}/{PARTIES[at_party][0]}")
+    sender = next(party for party, (_, slug, _) in PARTIES.items() if user == f"{slug}-peer")
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        inbound = await channel.get_exchange(topology.INBOUND, ensure=False)
+        inbound = await channel.get_exchange(topology.inbound_from(sender), ensure=False)
 
         async def send(
             *envelopes: Mapping[str, Any],
@@ -268,7 +269,7 @@ async def test_a_resent_envelope_is_not_delivered_again_and_its_receipt_is_sent_
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
     inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.information.share")
-    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "delivered.#")
+    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "*.delivered.#")
     await network.start("CICA")
     await network.start("SCO-RATS")
     await accredit(network, "CICA", "SCO-RATS", "lo-0001")
@@ -346,7 +347,7 @@ async def test_a_key_rotation_with_overlap_loses_no_message(
     )
     configure(network, "SCO-RATS", extra_public_keys={"CICA": [new_pub]})
     inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.information.share")
-    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "delivered.#")
+    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "*.delivered.#")
     cica = await network.start("CICA")
     await network.start("SCO-RATS")
     await accredit(network, "CICA", "SCO-RATS", "lo-0001")
@@ -380,7 +381,7 @@ async def test_a_key_rotation_with_overlap_loses_no_message(
 async def test_receipts_arrive_for_a_thousand_messages(
     network: Network, vhosts: dict[str, Vhost]
 ) -> None:
-    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "delivered.#")
+    statuses = await vhosts["CICA"].bind_collector(topology.STATUS, "*.delivered.#")
     await network.start("CICA")
     await network.start("SCO-RATS")
     await accredit(network, "CICA", "SCO-RATS", "lo-0001")
@@ -456,7 +457,7 @@ async def test_a_missing_receipt_becomes_overdue_and_the_gauges_show_it(
     overdue = [s for s in statuses_of(statuses, "overdue") if s["submission_id"] == waiting]
     assert overdue[0]["reason"] == "receipt.overdue"
     await wait_until(lambda: gauge("gateway_receipts_pending") == 2, message="2 pending")
-    await wait_until(lambda: gauge("gateway_receipts_overdue") == 2, message="2 overdue")
+    await wait_until(lambda: gauge("gateway_receipts_pending_overdue") == 2, message="2 overdue")
     assert gauge("gateway_receipts_overdue_total") == 2
 
     await network.start("SCO-RATS")
@@ -465,7 +466,7 @@ async def test_a_missing_receipt_becomes_overdue_and_the_gauges_show_it(
         message="the late receipt",
     )
     await wait_until(lambda: gauge("gateway_receipts_pending") == 0, message="none pending")
-    await wait_until(lambda: gauge("gateway_receipts_overdue") == 0, message="none overdue")
+    await wait_until(lambda: gauge("gateway_receipts_pending_overdue") == 0, message="none overdue")
 
 
 async def test_an_officer_announced_only_to_a_third_party_is_refused_toward_the_partner(

@@ -25,7 +25,6 @@ from tests.support.waiting import wait_until
 
 WORK_QUEUES = (
     topology.SUBMIT,
-    topology.INBOUND,
     topology.REJECTED,
     topology.QUARANTINE,
     topology.CONTROL,
@@ -98,8 +97,9 @@ class Collector:
 class Vhost:
     """One Party's broker as the operator sees it."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, senders: Iterable[str] = ()) -> None:
         self.name = name
+        self.inbound = tuple(topology.inbound_from(party) for party in senders)
         self.connection: AbstractConnection | None = None
         self.channel: AbstractChannel | None = None
 
@@ -111,9 +111,10 @@ class Vhost:
         if self.connection is not None:
             await self.connection.close()
 
-    async def purge(self, queues: Iterable[str] = WORK_QUEUES) -> None:
+    async def purge(self, queues: Iterable[str] | None = None) -> None:
+        """Empty ``queues``: by default the work queues and every inbound queue."""
         assert self.channel is not None
-        for name in queues:
+        for name in (*WORK_QUEUES, *self.inbound) if queues is None else queues:
             queue = await self.channel.declare_queue(name, passive=True)
             await queue.purge()
 

@@ -1,4 +1,4 @@
-"""Create prefixed copies of the local vhosts with the permissions of definitions.json.
+"""Create prefixed copies of the local vhosts with the (topic) permissions of definitions.json.
 
     python -m tests.support.vhosts PREFIX     # e.g. "h1-": h1-party-a, h1-party-b, h1-party-c
 
@@ -21,35 +21,17 @@ def copy_vhosts(prefix: str) -> None:
         subprocess.run(
             ["rabbitmqctl", "add_vhost", prefix + vhost["name"]], check=False, capture_output=True
         )
-        subprocess.run(
-            [
-                "rabbitmqctl",
-                "set_permissions",
-                "-p",
-                prefix + vhost["name"],
-                "guest",
-                ".*",
-                ".*",
-                ".*",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        _rabbitmqctl("set_permissions", prefix + vhost["name"], "guest", ".*", ".*", ".*")
     for perm in definitions["permissions"]:
-        subprocess.run(
-            [
-                "rabbitmqctl",
-                "set_permissions",
-                "-p",
-                prefix + perm["vhost"],
-                perm["user"],
-                perm["configure"],
-                perm["write"],
-                perm["read"],
-            ],
-            check=True,
-            capture_output=True,
-        )
+        fields = (perm["user"], perm["configure"], perm["write"], perm["read"])
+        _rabbitmqctl("set_permissions", prefix + perm["vhost"], *fields)
+    for topic in definitions.get("topic_permissions", []):
+        fields = (topic["user"], topic["exchange"], topic["write"], topic["read"])
+        _rabbitmqctl("set_topic_permissions", prefix + topic["vhost"], *fields)
+
+
+def _rabbitmqctl(command: str, vhost: str, *args: str) -> None:
+    subprocess.run(["rabbitmqctl", command, "-p", vhost, *args], check=True, capture_output=True)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.archive import ArchiveStore
+from gateway.archive import ArchiveStore, Entry
 from gateway.cli import main
 from gateway.keys import generate_key_pair, load_signing_key
 
-from .helpers import T0, ManualClock, Party, envelope_entry, plain_entry, sql
+from .helpers import T0, ManualClock, Party, envelope, envelope_entry, plain_entry, sql
 
 
 async def cli(*argv: str) -> int:
@@ -245,6 +245,105 @@ def test_missing_sqlite_archive_is_a_usage_error(
 
 def test_bad_time_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["archive", "search", "--archive", "sqlite:////x.db", "--since", "yesterday"])
+        main(["archive", "search", "--archive", "sqlite:////x.db", "--since", "last tuesday"])
     assert exit_info.value.code == 2
-    assert "not an RFC 3339 time" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'last tuesday' is not a time" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "hint"),
+    [
+        ("--outcome", "rejectd", "did you mean rejected?"),
+        ("--kind", "envelope_out", "did you mean envelope.out?"),
+        ("--type", "information.shar", "did you mean information.share?"),
+    ],
+)
+def test_a_filter_value_that_matches_nothing_ever_is_a_usage_error(
+    option: str, value: str, hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["archive", "search", "--archive", "sqlite:////x.db", option, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{value!r} is not a known" in err
+    assert hint in err
+    assert err.count("\n") == 1
+
+
+async def test_search_json_embeds_json_payloads_and_limits_by_default(
+    filled: ArchiveStore, archive_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["archive", "search", "--archive", archive_url]
+    assert await cli(*base, "--format", "jsonl", "--kind", "envelope.in") == 0
+    [doc] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert doc["payload_encoding"] == "json"
+    assert doc["payload"]["id"] == doc["envelope_id"]
+
+    assert await cli(*base, "--format", "json", "--limit", "2") == 0
+    captured = capsys.readouterr()
+    assert [d["seq"] for d in json.loads(captured.out)] == [1, 2]
+    assert "showing the first 2; more may match (--limit N)" in captured.err
+
+    assert await cli(*base, "--since", "yesterday", "--format", "jsonl") == 0
+    assert capsys.readouterr().out == ""  # T0 is long before yesterday
+
+
+async def test_show_links_the_receipt_that_proves_delivery_and_back(
+    store: ArchiveStore,
+    archive_url: str,
+    parties: dict[str, Party],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cica, sco = parties["CICA"], parties["SCO-RATS"]
+    sent = envelope_entry(cica, 1)
+    receipt = envelope(
+        sco,
+        9,
+        type="receipt",
+        body={"envelope_id": sent.envelope_id, "status": "delivered"},
+    )
+    await store.append(
+        [
+            sent,
+            plain_entry(2),  # something unrelated in between
+            Entry(
+                kind="receipt.in",
+                outcome="delivered",
+                occurred_at=T0,
+                payload=json.dumps(receipt).encode(),
+                envelope_id=receipt["id"],
+                type="receipt",
+                provider="SCO-RATS",
+                recipient="CICA",
+            ),
+        ]
+    )
+    assert sent.envelope_id is not None
+    show = ["archive", "show", "--archive", archive_url, "--format", "json"]
+    assert await cli(*show, sent.envelope_id) == 0
+    views = json.loads(capsys.readouterr().out)
+    assert [(v["role"], v["seq"]) for v in views] == [("record", 1), ("linked", 3)]
+
+    assert await cli(*show, receipt["id"]) == 0
+    views = json.loads(capsys.readouterr().out)
+    assert [(v["role"], v["seq"]) for v in views] == [("record", 3), ("linked", 1)]
+
+    assert await cli("archive", "show", "--archive", archive_url, sent.envelope_id) == 0
+    assert "linked (the receipt that proves delivery" in capsys.readouterr().out
+
+
+async def test_export_refuses_to_overwrite_and_writes_0600(
+    filled: ArchiveStore, config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / "out.jsonl"
+    bundle.write_text("an earlier export\n")
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z"]
+    argv = ["archive", "export", "--config", str(config_file), *window, "--out", str(bundle)]
+    assert await cli(*argv) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert bundle.read_text() == "an earlier export\n"
+    assert await cli(*argv, "--force") == 0
+    assert bundle.stat().st_mode & 0o777 == 0o600
+    assert bundle.read_text() != "an earlier export\n"

@@ -102,6 +102,23 @@ def test_show_prints_the_published_form_only(
     assert load_public_key(tmp_path / "K.pub.json").key_id == "K"
 
 
+def test_show_as_a_table_and_as_one_json_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(["keys", "generate", "--party", "CICA", "--out", str(tmp_path), "--key-id", "K"])
+    capsys.readouterr()
+    public = json.loads((tmp_path / "K.pub.json").read_text())
+    assert _run(["keys", "show", str(tmp_path / "K.key"), "--format", "jsonl"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line) == public
+    assert _run(["keys", "show", str(tmp_path / "K.key"), "--format", "table"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["field", "value"]
+    assert {line.split()[0] for line in table[1:]} == set(public)
+    assert "key_id" in public
+    assert ["key_id", "K"] in [line.split() for line in table[1:]]
+
+
 def test_show_refuses_a_key_readable_by_others(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
