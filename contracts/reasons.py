@@ -33,6 +33,8 @@ THIRD_PARTY_REASONS: Final[dict[str, str]] = {
     "consent.missing": "quarantined: information of a third Party without its consent",
     "consent.undeclared_derivation": "quarantined: the text matches a third Party's envelope "
     "that `derived_from` does not name",
+    "attachment.unpack_refused": "an attachment unpacks past a limit (size, ratio, members, "
+    "depth): a zip bomb; the rule cannot say what it would send",
     "review.always": "held: every submission to this counterparty waits for a person's release",
     "review.resemblance": "held: the text resembles a third Party's envelope; a person decides",
     "review.refused": "a held submission that a person refused",

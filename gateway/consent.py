@@ -29,7 +29,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from gateway.envelope_content import Content
 from gateway.provenance import KnownEnvelope, ProvenanceError, ProvenanceIndex, providers_of
+from gateway.similarity import Resemblance
 
 CONSENT_MISSING = "consent.missing"
 UNDECLARED_DERIVATION = "consent.undeclared_derivation"
@@ -263,6 +265,9 @@ class RouteDecision:
     matched: tuple[str, ...]
     providers: frozenset[str]
     detail: str
+    # Weaker resemblances (level "review") to received envelopes whose provider has not
+    # consented to this recipient: what a release review may hold for a person to look at.
+    unconsented: tuple[Resemblance, ...] = ()
 
 
 def _refused(error: ProvenanceError) -> RouteDecision:
@@ -270,21 +275,35 @@ def _refused(error: ProvenanceError) -> RouteDecision:
 
 
 def _undeclared_matches(
-    declared: frozenset[str],
-    attachment_sha256: Sequence[str],
-    texts: Sequence[str],
-    index: ProvenanceIndex,
+    declared: frozenset[str], found: Sequence[Resemblance]
 ) -> dict[str, list[str]]:
     """Received envelopes the message reproduces without declaring them, with the evidence."""
     evidence: dict[str, list[str]] = {}
-    for digest in dict.fromkeys(digest.lower() for digest in attachment_sha256):
-        for known in index.by_attachment(digest):
-            if known.id not in declared:
-                evidence.setdefault(known.id, []).append(f"attachment sha256 {digest}")
-    for known, score in index.similar_texts(texts):
-        if known.id not in declared:
-            evidence.setdefault(known.id, []).append(f"text similarity {score:.2f}")
+    for resemblance in found:
+        if resemblance.level == "block" and resemblance.matched_envelope_id not in declared:
+            evidence.setdefault(resemblance.matched_envelope_id, []).append(resemblance.describe())
     return dict(sorted(evidence.items()))
+
+
+def _unconsented(
+    found: Sequence[Resemblance],
+    declared: frozenset[str],
+    recipient: str,
+    this_party: str,
+    index: ProvenanceIndex,
+    registry: ConsentRegistry,
+    at: datetime,
+) -> tuple[Resemblance, ...]:
+    weak = []
+    for resemblance in found:
+        known = index.get(resemblance.matched_envelope_id)
+        if resemblance.level != "review" or known is None or known.id in declared:
+            continue
+        if known.provider in (recipient, this_party) or recipient in known.pre_approved:
+            continue
+        if registry.covers(known.provider, known, recipient, at) is None:
+            weak.append(resemblance)
+    return tuple(weak)
 
 
 def decide_route(
@@ -294,6 +313,7 @@ def decide_route(
     derived_from: Sequence[str],
     attachment_sha256: Sequence[str],
     texts: Sequence[str],
+    content: Content | None = None,
     pre_approved_now: Sequence[str] = (),
     index: ProvenanceIndex,
     registry: ConsentRegistry,
@@ -302,8 +322,9 @@ def decide_route(
     """May a message with this provenance and content go from ``this_party`` to ``recipient``?
 
     The message's information is the closure of its declared ``derived_from`` plus, for every
-    received envelope it reproduces undeclared (equal attachment hash, near-duplicate text),
-    that envelope's closure. Each envelope E of provider P in it, with P neither the recipient
+    received envelope it reproduces undeclared (a blocking :class:`Resemblance` of ``content``,
+    or of ``texts`` and ``attachment_sha256`` when no content is given), that envelope's
+    closure. Each envelope E of provider P in it, with P neither the recipient
     (information going back to its provider always passes) nor this Party, needs the recipient
     in E's ``handling.pre_approved`` or a live grant from P covering E for the recipient.
 
@@ -321,7 +342,10 @@ def decide_route(
     except ProvenanceError as error:
         return _refused(error)
     declared_ids = declared.ids
-    evidence = _undeclared_matches(declared_ids, attachment_sha256, texts, index)
+    if content is None:
+        content = Content.of_texts(texts, attachment_sha256)
+    found = index.resemblances(content, recipient)
+    evidence = _undeclared_matches(declared_ids, found)
     # The closure of each match separately, so a refusal names the match that caused it.
     through: dict[str, list[str]] = {}
     envelopes = {known.id: known for known in declared.envelopes}
@@ -363,7 +387,8 @@ def decide_route(
         detail = f"allowed to {recipient}: " + (
             "; ".join(covered) if covered else "no information of another Party needs consent"
         )
-        return RouteDecision(True, None, (), matched, providers, detail)
+        weak = _unconsented(found, declared_ids, recipient, this_party, index, registry, at)
+        return RouteDecision(True, None, (), matched, providers, detail, weak)
 
     culprits = sorted({m for _, envelope_id in missing for m in through.get(envelope_id, ())})
     lines: list[str] = []

@@ -18,6 +18,7 @@ from typing import Any
 from contracts import ContractError, Submission, parse_submission
 from contracts.parsing import readable_type
 from contracts.registry import GATEWAY_ONLY_TYPES, spec_for
+from gateway.attachment_content import UNPACK_REFUSED
 from gateway.consent import RouteDecision, decide_route
 from gateway.keys import SigningKey
 from gateway.provenance import KnownEnvelope, known_from_envelope
@@ -159,6 +160,7 @@ def route_of(known: KnownEnvelope, ctx: OutboundContext) -> RouteDecision:
         derived_from=known.derived_from,
         attachment_sha256=known.attachment_sha256,
         texts=known.texts,
+        content=known.readable(),
         pre_approved_now=known.pre_approved,
         index=ctx.state.provenance,
         registry=ctx.state.consent,
@@ -245,6 +247,8 @@ def _decide(delivery: Delivery, ctx: OutboundContext, reviewed: bool) -> Outboun
         created_at=ctx.now,
     )
     known = known_from_envelope(envelope, received=False)
+    if known.content is not None and known.content.refusal is not None:
+        return Rejected(UNPACK_REFUSED, known.content.refusal)
     route = route_of(known, ctx)
     if not route.allowed:
         return Blocked(submission, route)

@@ -3,30 +3,23 @@
 The archive replays every envelope it holds, oldest first, into a :class:`ProvenanceIndex` at
 start and adds each new one as it passes; the third-party rule (``gateway.consent``) reads it.
 
-What counts as the text of an envelope
---------------------------------------
-:func:`known_from_envelope` walks the whole ``body`` (nested objects and lists alike) and keeps
-
-- both strings of every bilingual object, that is every object with an ``"en"`` or ``"ru"``
-  string member (subject, text, title, mandate, agenda, purpose, conditions, ... whatever the
-  contract calls the field), and
-- every plain string under a key named ``"text"``.
-
-Other plain strings (ids, officer codes, dates, enum values) are identifiers, not prose. Each
-kept string is one text, compared on its own; empty strings and repeats are dropped.
-
-Attachments are the ``sha256`` members (lower-cased) of the objects in any ``"attachments"``
-list in the body.
+What counts as the content of an envelope
+-----------------------------------------
+Everything its recipient could read: :func:`gateway.envelope_content.content_of` collects every
+string of the ``body`` (whatever its key), the attachments' names, hashes and unpacked content,
+and, for what this Party sends, the identifiers its back-office systems chose. ``texts`` keeps the
+body's strings for display; the comparison itself is :class:`gateway.similarity.ResemblanceIndex`.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from gateway.similarity import JACCARD_THRESHOLD, TextIndex
+from gateway.envelope_content import Content, content_of
+from gateway.similarity import Resemblance, ResemblanceIndex
 
 UNKNOWN_REFERENCE = "provenance.unknown_reference"
 
@@ -55,6 +48,14 @@ class KnownEnvelope:
     attachment_sha256: tuple[str, ...]
     texts: tuple[str, ...]
     received: bool
+    # What a recipient could read; None when built from ``texts`` and ``attachment_sha256``
+    # alone. Dropped once indexed: the fingerprints are what the index keeps.
+    content: Content | None = None
+
+    def readable(self) -> Content:
+        if self.content is not None:
+            return self.content
+        return Content.of_texts(self.texts, self.attachment_sha256)
 
 
 def _required_str(envelope: Mapping[str, Any], *path: str) -> str:
@@ -74,32 +75,6 @@ def _str_list(value: Any, name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _walk_texts(node: Any) -> Iterator[str]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if key in ("en", "ru", "text") and isinstance(value, str):
-                yield value
-            else:
-                yield from _walk_texts(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk_texts(item)
-
-
-def _walk_attachments(node: Any) -> Iterator[str]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if key == "attachments" and isinstance(value, list):
-                for item in value:
-                    digest = item.get("sha256") if isinstance(item, Mapping) else None
-                    if isinstance(digest, str) and digest:
-                        yield digest.lower()
-            yield from _walk_attachments(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk_attachments(item)
-
-
 def _unique(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value for value in values if value.strip()))
 
@@ -116,7 +91,12 @@ def known_from_envelope(envelope: Mapping[str, Any], received: bool) -> KnownEnv
     handling = envelope.get("handling") or {}
     if not isinstance(handling, Mapping):
         raise ValueError("envelope handling is not an object")
-    body = envelope.get("body") or {}
+    content = content_of(envelope, identifiers=not received)
+    body_texts = (
+        text
+        for path, text in content.texts
+        if path.startswith("body") and ".content" not in path and "/" not in path
+    )
     return KnownEnvelope(
         id=_required_str(envelope, "id"),
         provider=_required_str(envelope, "originator", "party"),
@@ -125,25 +105,25 @@ def known_from_envelope(envelope: Mapping[str, Any], received: bool) -> KnownEnv
         correlation_id=correlation_id,
         derived_from=_str_list(envelope.get("derived_from"), "derived_from"),
         pre_approved=_str_list(handling.get("pre_approved"), "handling.pre_approved"),
-        attachment_sha256=_unique(_walk_attachments(body)),
-        texts=_unique(_walk_texts(body)),
+        attachment_sha256=content.sha256,
+        texts=_unique(body_texts),
         received=received,
+        content=content,
     )
 
 
 class ProvenanceIndex:
-    """Every envelope a gateway has archived, with lookups by id, attachment hash and text.
+    """Every envelope a gateway has archived, with lookups by id and by content.
 
-    Only *received* envelopes are searchable by attachment and text: undeclared derivation is
-    about reproducing someone else's information, and what this Party sent is its own (or was
-    itself checked, with its declared sources, when it was sent).
+    Only *received* envelopes are searchable by content: undeclared derivation is about
+    reproducing someone else's information, and what this Party sent is its own (or was itself
+    checked, with its declared sources, when it was sent). What this Party sent is remembered
+    per recipient, so that provided content spread over several messages adds up.
     """
 
     def __init__(self) -> None:
         self._by_id: dict[str, KnownEnvelope] = {}
-        self._by_attachment: dict[str, list[KnownEnvelope]] = {}
-        self._texts = TextIndex()
-        self._text_owner: dict[str, str] = {}
+        self._content = ResemblanceIndex()
 
     def add(self, known: KnownEnvelope) -> bool:
         """Record ``known``; False when its id is already recorded (a redelivery or a replay).
@@ -152,37 +132,20 @@ class ProvenanceIndex:
         """
         if known.id in self._by_id:
             return False
-        self._by_id[known.id] = known
+        self._by_id[known.id] = known if known.content is None else replace(known, content=None)
         if known.received:
-            for digest in known.attachment_sha256:
-                self._by_attachment.setdefault(digest.lower(), []).append(known)
-            for n, text in enumerate(known.texts):
-                key = f"{known.id}#{n}"
-                if self._texts.add(key, text):
-                    self._text_owner[key] = known.id
+            self._content.add_provided(known.id, known.readable())
+        else:
+            self._content.remember_sent(known.recipient, known.readable())
         return True
 
     def get(self, envelope_id: str) -> KnownEnvelope | None:
         return self._by_id.get(envelope_id)
 
-    def by_attachment(self, sha256: str) -> list[KnownEnvelope]:
-        """Received envelopes carrying an attachment with this SHA-256 (hex, any case)."""
-        return list(self._by_attachment.get(sha256.lower(), ()))
-
-    def similar_texts(
-        self, texts: Iterable[str], min_score: float = JACCARD_THRESHOLD
-    ) -> list[tuple[KnownEnvelope, float]]:
-        """Received envelopes with a text near-duplicated by one of ``texts``, best first.
-
-        The score of an envelope is the best Jaccard similarity over all pairs of texts.
-        """
-        best: dict[str, float] = {}
-        for text in texts:
-            for key, score in self._texts.query(text, min_score):
-                owner = self._text_owner[key]
-                best[owner] = max(score, best.get(owner, 0.0))
-        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-        return [(self._by_id[envelope_id], score) for envelope_id, score in ranked]
+    def resemblances(self, content: Content, recipient: str | None = None) -> list[Resemblance]:
+        """Provided content that ``content`` resembles (see ``gateway.similarity``), counting
+        what was recently sent to ``recipient`` too; best first."""
+        return self._content.resemblances(content, recipient)
 
     def __len__(self) -> int:
         return len(self._by_id)

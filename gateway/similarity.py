@@ -1,178 +1,456 @@
-"""Near-duplicate text detection for the undeclared-derivation clause of the third-party rule.
+"""Which provided content does a submission reproduce, and how much of it: :class:`Resemblance`.
 
-A submission that reproduces received text without declaring it in ``derived_from`` still
-carries the provider's information. This module answers "which indexed texts does this text
-nearly reproduce?" for English and Russian prose.
+The undeclared-derivation clause of the third-party rule asks, for a submission on its way to a
+third party, "which received envelopes does it carry information of without declaring them?".
+:class:`ResemblanceIndex` holds the fingerprints (``gateway.fingerprints``) of every received
+text and file and answers with a :class:`Resemblance` per provided text or file it finds.
 
-How a text is compared
-----------------------
-1. **Normalise**: Unicode NFKC, ``casefold()`` (Cyrillic included), and Cyrillic yo (U+0451)
-   folded to ie (U+0435), as Russian writes either for the same letter. Words are maximal runs
-   of Unicode letters and digits, so punctuation, case, line breaks and runs of whitespace make
-   no difference.
-2. **Shingle**: the set of overlapping word 2-grams (``SHINGLE_WORDS``). One edited word
-   disturbs at most two shingles, so light edits of the short paragraphs liaison officers write
-   (25 to 60 words) keep a copy far above the threshold; 3-grams were measured too and halve
-   that margin (a 25-word text with three words changed falls to Jaccard 0.44) for no gain on
-   unrelated pairs (0.20 against 0.23).
-3. **Sketch**: a ``datasketch.MinHash`` (``NUM_PERM`` = 128 permutations, fixed ``SEED``) in a
-   ``MinHashLSH`` built for a *lower* threshold (``LSH_THRESHOLD`` = 0.25) than the decision
-   threshold, so banding rarely hides a true match.
-4. **Confirm**: every LSH candidate is re-scored with the exact Jaccard similarity of the two
-   shingle sets; only ``JACCARD_THRESHOLD`` = 0.4 or more counts. The reported score is this
-   exact value, so MinHash noise can neither add nor drop a match near the threshold. 0.4 sits
-   between the highest unrelated pair (0.23) and the lowest edited copy (0.60) measured below,
-   nearer the unrelated side because a miss leaks information and a false positive only
-   quarantines a message an operator can look at.
+The measure: containment
+------------------------
+The score of a provided text P is the share of P's features found in the submission:
+``|features(P) ∩ features(submission)| / |features(P)|``. Unlike a Jaccard similarity, padding
+the copy with any amount of new text does not lower it. It is computed for each field alone and
+for all of the submission's texts joined (so a text split across fields adds up), and, when the
+submission itself carries part of P, once more with the features of the last
+``MEMORY_MESSAGES`` envelopes this gateway sent to the same recipient added (so a text spread over
+several messages adds up too; the result says ``accumulated``).
 
-Short texts are never matched
------------------------------
-Texts of fewer than ``MIN_WORDS`` = 12 words are neither indexed nor queried. They have at most
-eleven shingles, so one shared phrase already looks like a near-duplicate; and the short texts of
-this domain (subjects, titles, "Meeting confirmed.") are exactly the ones both sides legitimately
-repeat: a reply keeps its subject, every working group has a "Terms of reference". What they
-disclose is negligible next to the body they head, and the body is compared.
+Two thresholds: block and review
+--------------------------------
+Every resemblance has a ``level``: ``"block"`` (the rule treats the envelope as reproduced: it is
+quarantined unless consent covers it) or ``"review"`` (a weaker resemblance, below the blocking
+threshold but above the review threshold, that a release review may hold for a person to look at).
+Per kind of evidence:
 
-Measured accuracy
------------------
-``tests/gateway/test_similarity.py`` holds 36 short paragraphs on counter-terrorism cooperation
-(20 English, 16 Russian; several deliberately share boilerplate sentences) and five lightly
-edited copies of each (sentences reordered, three words changed, whitespace and case changed,
-an "FYI:" prefix or its Russian equivalent, and a combination of a prefix, a changed word and a
-reordered sentence). Measured at the threshold above (the test prints the line ``similarity: ...``):
+================  =====================================  ========  ========
+kind              score                                  block     review
+================  =====================================  ========  ========
+``sha256``        1.0 for the same attachment hash       1.0       --
+``text``          containment, P of 12+ tokens           0.50      0.20
+``short_text``    containment, P of 4 to 11 tokens       1.0       0.60
+``file``          containment of content-defined chunks  0.50      0.20
+``fuzzy``         1 - TLSH distance / 100                0.70      0.50
+================  =====================================  ========  ========
 
-- false positives: 0 of 630 unrelated same-topic pairs and 0 of 6 300 edited-copy/other-text
-  pairs (0.0 %); highest unrelated Jaccard 0.23, from two texts sharing a boilerplate opening
-  and closing sentence;
-- misses: 0 of 180 edited copies (0.0 %); lowest Jaccard of a copy 0.60, a 25-word Russian
-  text with three words changed.
-
-Known limits
-------------
-- A translation is not a near-duplicate: copying the English original of a received bilingual
-  text is caught, translating it anew is not (both languages of every received text are
-  indexed, so copying either original is caught).
-- Jaccard compares whole texts: a received paragraph pasted into a much longer new text is
-  missed once the new words outnumber the copied ones. Attachments are compared by hash
-  elsewhere.
-- Deliberate obfuscation (homoglyphs, systematic synonym replacement) is out of scope: this is
-  a guard against careless forwarding, not against a determined insider.
+Provided texts of fewer than ``MIN_TOKENS`` = 4 content tokens are not compared at all: "Terms of
+reference", "Meeting confirmed", a date or a place name say too little to be someone's
+information and are what both sides legitimately repeat. From 4 tokens on, a short provided text
+(a subject, a title, a sentence) must be reproduced whole (every pair of its tokens present,
+which insertions, confusables and invisible characters do not change) to block; half of it is
+worth a review. ``tests/gateway/test_similarity.py`` measures these thresholds on a corpus of
+unrelated paragraphs in both languages and on evasive copies (see the README for the figures).
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-import zlib
+import dataclasses
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
-from datasketch import MinHash, MinHashLSH
 
-SHINGLE_WORDS = 2
-MIN_WORDS = 12
-NUM_PERM = 128
-SEED = 1
-JACCARD_THRESHOLD = 0.4
-LSH_THRESHOLD = 0.25
+from gateway.envelope_content import Content
+from gateway.fingerprints import (
+    CARRIED_SPAN,
+    EMPTY,
+    PROVIDED_SPAN,
+    Features,
+    Tokens,
+    aligned_share,
+    chunks,
+    fuzzy_digest,
+    fuzzy_distance,
+    hits_of,
+    pairs,
+    token_hashes,
+    window_share,
+)
+from gateway.normalise import tokens
 
-_WORD = re.compile(r"[^\W_]+")
+Kind = Literal["sha256", "text", "short_text", "file", "fuzzy"]
+Level = Literal["block", "review"]
 
-ShingleSet = npt.NDArray[np.uint64]
-
-
-def words(text: str) -> list[str]:
-    """The normalised words of ``text`` (see the module docstring)."""
-    folded = unicodedata.normalize("NFKC", text).casefold().replace("\u0451", "\u0435")
-    return _WORD.findall(folded)
-
-
-def shingles(text: str) -> ShingleSet | None:
-    """Sorted unique 32-bit hashes (CRC-32) of the word 2-grams of ``text``; None when too short.
-
-    Hashes rather than strings keep an index of a large archive small; 32 bits are what the
-    MinHash permutations use anyway, and a collision among a text's few dozen shingles is
-    negligible.
-    """
-    tokens = words(text)
-    if len(tokens) < MIN_WORDS:
-        return None
-    grams = {
-        " ".join(tokens[i : i + SHINGLE_WORDS]) for i in range(len(tokens) - SHINGLE_WORDS + 1)
-    }
-    hashed = np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint64, count=len(grams))
-    return np.unique(hashed)
-
-
-def jaccard(a: ShingleSet, b: ShingleSet) -> float:
-    """Exact Jaccard similarity of two shingle sets as returned by :func:`shingles`."""
-    common = np.intersect1d(a, b, assume_unique=True).size
-    return common / (a.size + b.size - common)
-
-
-# Drawing the permutations is most of the cost of a new MinHash: draw them once.
-_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED)
-
-
-def _identity(value: int) -> int:
-    return value
-
-
-def _sketch(shingle_set: ShingleSet) -> MinHash:
-    # The shingles are already 32-bit hashes, so they feed the permutations directly.
-    sketch = MinHash(
-        num_perm=NUM_PERM,
-        seed=SEED,
-        hashfunc=_identity,
-        permutations=_PERMUTATIONS.permutations,
-        scheme=_PERMUTATIONS.scheme,
-    )
-    sketch.update_batch(shingle_set.tolist())
-    return sketch
+MIN_TOKENS = 4
+LONG_TOKENS = 12
+# (block, review) per kind; see the module docstring.
+THRESHOLDS: dict[Kind, tuple[float, float]] = {
+    "sha256": (1.0, 1.0),
+    "text": (0.50, 0.20),
+    "short_text": (1.0, 0.60),
+    "file": (0.50, 0.20),
+    "fuzzy": (0.70, 0.50),
+}
+MIN_SHARED_FEATURES = 2
+# Alignment (see gateway.fingerprints.aligned_share) is worked out for candidates with at least
+# this share of their tokens present: any copy that keeps two thirds of the words has.
+ALIGN_TOKEN_GATE = 0.5
+# Before aligning, a token repeated this often (and at least FILLER_SHARE of the text) that is
+# not in the provided text is taken for padding and left out.
+FILLER_MIN_COUNT = 4
+FILLER_SHARE = 0.05
+# A short text's tokens all within this many times its length of each other, in any order,
+# reproduce it (pieces scattered over a meeting invitation's fields, say); within the wider
+# window they are worth a review only (SHORT_WIDE_CAP is under the blocking score, 1.0).
+SHORT_WINDOW = 3
+SHORT_WIDE_WINDOW = 6
+SHORT_WIDE_CAP = 0.99
+ALIGN_SKIP = 3
+ALIGN_GAP = 6
+MIN_RUN = 3
+MEMORY_MESSAGES = 32
+# What earlier messages add is judged more strictly: SCO-RATS's own earlier words on the same
+# topic add up too, so fresh text plus them may reach 0.51 of a provided paragraph (measured).
+ACCUMULATED_BLOCK = 0.65
+MEMORY_CHARS = 200_000
+SEAM_TOKENS = 16
+# Work per submission is bounded: what lies beyond is not compared (the limits are far above
+# what a liaison message carries, and attachments are bounded by the contracts).
+MAX_QUERY_TOKENS = 200_000
+MAX_FUZZY_DIGESTS = 20_000
+MAX_THOROUGH = 16
 
 
-class TextIndex:
-    """Texts under caller-chosen keys, searchable for near-duplicates of a query text."""
+@dataclass(frozen=True)
+class Resemblance:
+    """A provided text or file found in a submission, and how much of it."""
+
+    matched_envelope_id: str
+    provided_field: str
+    field: str
+    kind: Kind
+    score: float
+    level: Level
+    accumulated: bool = False
+
+    def describe(self) -> str:
+        if self.kind == "sha256":
+            return f"attachment {self.provided_field}"
+        where = f"{self.field}, with earlier messages" if self.accumulated else self.field
+        return (
+            f"{self.kind} {self.score:.2f} of {self.matched_envelope_id} {self.provided_field} "
+            f"in {where}"
+        )
+
+
+def level_of(kind: Kind, score: float, accumulated: bool = False) -> Level | None:
+    """The level of a score; an accumulated score needs ``ACCUMULATED_BLOCK`` to block."""
+    block, review = THRESHOLDS[kind]
+    if accumulated:
+        block = max(block, ACCUMULATED_BLOCK)
+    if score >= block:
+        return "block"
+    return "review" if score >= review else None
+
+
+class ContainmentIndex:
+    """Feature sets under integer keys; for a query set, how many features of each it holds."""
 
     def __init__(self) -> None:
-        self._lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
-        self._shingles: dict[str, ShingleSet] = {}
+        self._postings: dict[int, list[int]] = {}
+        self.features: list[Features] = []
 
-    def add(self, key: str, text: str) -> bool:
-        """Index ``text`` under ``key``; False (and nothing indexed) when it is too short.
+    def add(self, features: Features) -> int:
+        key = len(self.features)
+        self.features.append(features)
+        for feature in features.tolist():
+            self._postings.setdefault(feature, []).append(key)
+        return key
 
-        Raises ValueError when ``key`` is already indexed: keys name immutable texts.
-        """
-        if key in self._shingles:
-            raise ValueError(f"text key already indexed: {key!r}")
-        shingle_set = shingles(text)
-        if shingle_set is None:
-            return False
-        self._lsh.insert(key, _sketch(shingle_set))
-        self._shingles[key] = shingle_set
-        return True
+    def overlap(self, features: Features) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for feature in features.tolist():
+            for key in self._postings.get(feature, ()):
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
-    def query(self, text: str, min_score: float = JACCARD_THRESHOLD) -> list[tuple[str, float]]:
-        """Keys whose text ``text`` nearly reproduces, with the exact Jaccard, best first.
+    def containment(self, key: int, features: Features) -> float:
+        own = self.features[key]
+        return np.intersect1d(own, features, assume_unique=True).size / own.size
 
-        ``min_score`` below the decision threshold finds weaker resemblances (the release
-        review's); below ``LSH_THRESHOLD`` the LSH returns only part of them.
-        """
-        if not self._shingles:
+
+@dataclass(frozen=True)
+class _Provided:
+    envelope_id: str
+    field: str
+    kind: Kind
+    tokens: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A submission's fingerprints: per field, all joined, and its tokens in order."""
+
+    fields: tuple[tuple[str, Features], ...]
+    joined: Features
+    tokens: Tokens = dataclasses.field(default_factory=lambda: EMPTY)
+    # With earlier messages: the features that involve the new message (its own and those
+    # spanning the seam between the earlier messages and it).
+    seam: Features = dataclasses.field(default_factory=lambda: EMPTY)
+
+
+def _union(parts: Sequence[Features]) -> Features:
+    return np.unique(np.concatenate(parts)) if parts else EMPTY
+
+
+def _text_query(content: Content) -> _Query:
+    fields: list[tuple[str, Features]] = []
+    joined: list[Tokens] = []
+    budget = MAX_QUERY_TOKENS
+    for field, text in content.texts:
+        hashes = token_hashes(tokens(text)[:budget])
+        budget -= len(hashes)
+        fields.append((field, pairs(hashes, CARRIED_SPAN)))
+        joined.append(hashes)
+    sequence = np.concatenate(joined) if joined else EMPTY
+    # Pairs across padding too: a copy with the same filler after every word still pairs up.
+    unpadded = _unpadded(sequence, _padding(sequence))
+    features = _union([pairs(sequence, CARRIED_SPAN), pairs(unpadded, CARRIED_SPAN)])
+    return _Query(tuple(fields), features, sequence)
+
+
+def _padding(sequence: Tokens) -> Tokens:
+    """Tokens repeated so often in ``sequence`` that they are taken for padding."""
+    values, counts = np.unique(sequence, return_counts=True)
+    return values[counts >= max(FILLER_MIN_COUNT, FILLER_SHARE * len(sequence))]
+
+
+def _unpadded(sequence: Tokens, padding: Tokens) -> Tokens:
+    return sequence[~np.isin(sequence, padding)]
+
+
+def _file_query(content: Content) -> _Query:
+    fields = tuple((field, chunks(data)) for field, data in content.files)
+    return _Query(fields, _union([features for _, features in fields]))
+
+
+class _Memory:
+    """What the last envelopes sent to one recipient carried, in order, as one long text (so
+    pieces of a text sent one after the other join up) and one set of file chunks.
+
+    Texts are kept as they were and fingerprinted only when a query needs them: most messages
+    resemble nothing provided, and then their memory costs nothing but keeping the strings.
+    """
+
+    def __init__(self) -> None:
+        self._sent: deque[tuple[Content, Features]] = deque()
+        self._chars = 0
+        self._tokens: dict[int, Tokens] = {}
+        self._fingerprints: tuple[Tokens, Features, Features] | None = None
+
+    def add(self, texts: Content, files: Features) -> None:
+        self._sent.append((texts, files))
+        self._chars += _chars(texts)
+        while len(self._sent) > MEMORY_MESSAGES or (
+            len(self._sent) > 1 and self._chars > MEMORY_CHARS
+        ):
+            oldest, _ = self._sent.popleft()
+            self._chars -= _chars(oldest)
+            self._tokens.pop(id(oldest), None)
+        self._fingerprints = None
+
+    def _fingerprinted(self) -> tuple[Tokens, Features, Features]:
+        if self._fingerprints is None:
+            for texts, _ in self._sent:
+                if id(texts) not in self._tokens:
+                    self._tokens[id(texts)] = _text_query(texts).tokens
+            tokens = np.concatenate([self._tokens[id(texts)] for texts, _ in self._sent])
+            files = _union([features for _, features in self._sent])
+            self._fingerprints = (tokens, pairs(tokens, CARRIED_SPAN), files)
+        return self._fingerprints
+
+    def with_text(self, query: _Query) -> _Query:
+        earlier, text_features, _ = self._fingerprinted()
+        sequence = np.concatenate([earlier, query.tokens])
+        padding = _padding(sequence)
+        # Pairs joining the end of the earlier messages to the new one, across what repeats in
+        # every message (subjects, fillers); only pairs with a token of the new message: the
+        # earlier ones alone were judged when they were sent.
+        tail = _unpadded(earlier[len(earlier) - SEAM_TOKENS :], padding)
+        seam = np.setdiff1d(
+            pairs(np.concatenate([tail, _unpadded(query.tokens, padding)]), CARRIED_SPAN),
+            pairs(tail, CARRIED_SPAN),
+            assume_unique=True,
+        )
+        features = _union([text_features, seam, query.joined])
+        return _Query((), features, sequence, _union([seam, query.joined]))
+
+    def with_files(self, query: _Query) -> _Query:
+        files = self._fingerprinted()[2]
+        return _Query((), _union([files, query.joined]), EMPTY, query.joined)
+
+
+def _chars(content: Content) -> int:
+    return sum(len(text) for _, text in content.texts)
+
+
+class ResemblanceIndex:
+    """Fingerprints of provided content, and of what was recently sent to each recipient."""
+
+    def __init__(self) -> None:
+        self._texts = ContainmentIndex()
+        self._files = ContainmentIndex()
+        self._provided: dict[tuple[str, int], _Provided] = {}
+        self._fuzzy: list[tuple[str, _Provided]] = []
+        self._sha256: dict[str, list[str]] = {}
+        self._memory: dict[str, _Memory] = {}
+
+    def add_provided(self, envelope_id: str, content: Content) -> None:
+        """Index the content of a received envelope."""
+        for digest in content.sha256:
+            self._sha256.setdefault(digest, []).append(envelope_id)
+        for field, text in content.texts:
+            hashes = token_hashes(tokens(text))
+            if len(hashes) >= MIN_TOKENS:
+                kind: Kind = "text" if len(hashes) >= LONG_TOKENS else "short_text"
+                key = self._texts.add(pairs(hashes, PROVIDED_SPAN))
+                self._provided["t", key] = _Provided(
+                    envelope_id, field, kind, tuple(hashes.tolist())
+                )
+        for field, data in content.files:
+            key = self._files.add(chunks(data))
+            self._provided["f", key] = _Provided(envelope_id, field, "file")
+            fuzzy = fuzzy_digest(data)
+            if fuzzy is not None and len(self._fuzzy) < MAX_FUZZY_DIGESTS:
+                self._fuzzy.append((fuzzy, _Provided(envelope_id, field, "fuzzy")))
+
+    def remember_sent(self, recipient: str, content: Content) -> None:
+        """Remember what an envelope sent to ``recipient`` carried (the last few per recipient)."""
+        texts = Content(content.texts)
+        files = _file_query(content).joined if content.files else EMPTY
+        self._memory.setdefault(recipient, _Memory()).add(texts, files)
+
+    def resemblances(self, content: Content, recipient: str | None = None) -> list[Resemblance]:
+        """Every provided text or file ``content`` resembles at review level or above, best
+        first: blocking before review, then by score."""
+        if not self._provided and not self._sha256:
             return []
-        shingle_set = shingles(text)
-        if shingle_set is None:
+        memory = self._memory.get(recipient) if recipient is not None else None
+        found = [
+            Resemblance(envelope_id, f"sha256 {digest}", "attachments", "sha256", 1.0, "block")
+            for digest in content.sha256
+            for envelope_id in self._sha256.get(digest, ())
+        ]
+        texts = _text_query(content)
+        found += self._contained("t", self._texts, texts, memory.with_text if memory else None)
+        files = _file_query(content)
+        found += self._contained("f", self._files, files, memory.with_files if memory else None)
+        found += self._fuzzy_matches(content)
+        found.sort(key=lambda r: (r.level != "block", -r.score, r.matched_envelope_id))
+        return found
+
+    def _score(self, space: str, key: int, query: _Query) -> float:
+        """Containment of provided text or file ``key`` in ``query``; for a text whose tokens
+        are mostly there, the aligned share too (robust to deletions) and, for a short text,
+        the share found together in a window (robust to scattering)."""
+        index = self._texts if space == "t" else self._files
+        score = index.containment(key, query.joined)
+        provided = self._provided[space, key]
+        if not provided.tokens or score >= 1:
+            return score
+        own = np.asarray(provided.tokens, dtype=np.uint64)
+        # Padding is what repeats in the message and is not in the provided text.
+        padding = np.setdiff1d(_padding(query.tokens), own)
+        hits = hits_of(own, _unpadded(query.tokens, padding) if padding.size else query.tokens)
+        if len({token for _, token in hits}) < ALIGN_TOKEN_GATE * len(set(provided.tokens)):
+            return score
+        aligned = aligned_share(
+            provided.tokens, hits, skip=ALIGN_SKIP, gap=ALIGN_GAP, min_run=MIN_RUN
+        )
+        score = max(score, aligned)
+        if provided.kind == "short_text" and score < 1:
+            size = len(provided.tokens)
+            score = max(score, window_share(provided.tokens, hits, SHORT_WINDOW * size))
+            wide = window_share(provided.tokens, hits, SHORT_WIDE_WINDOW * size)
+            score = max(score, min(wide, SHORT_WIDE_CAP))
+        return score
+
+    def _contained(
+        self,
+        space: str,
+        index: ContainmentIndex,
+        query: _Query,
+        with_memory: Callable[[_Query], _Query] | None,
+    ) -> list[Resemblance]:
+        candidates = index.overlap(query.joined)
+        remembered = with_memory(query) if with_memory else None
+        seam = index.overlap(remembered.seam) if remembered is not None else {}
+        if not candidates and not seam:
             return []
-        scored = []
-        for key in self._lsh.query(_sketch(shingle_set)):
-            score = jaccard(shingle_set, self._shingles[key])
-            if score >= min_score:
-                scored.append((key, score))
-        scored.sort(key=lambda item: (-item[1], item[0]))
-        return scored
+        per_field = [(field, index.overlap(features)) for field, features in query.fields]
+        # The most promising first; beyond MAX_THOROUGH the pairs alone decide (bounded work
+        # when a message resembles many received ones).
+        ranked = sorted(
+            set(candidates) | set(seam),
+            key=lambda key: (
+                -max(candidates.get(key, 0), seam.get(key, 0)) / index.features[key].size,
+                key,
+            ),
+        )
+        found = []
+        for rank, key in enumerate(ranked):
+            shared = candidates.get(key, 0)
+            provided = self._provided[space, key]
+            few = shared < MIN_SHARED_FEATURES and shared < index.features[key].size
+            if few:
+                score = 0.0
+            elif rank < MAX_THOROUGH:
+                score = self._score(space, key, query)
+            else:
+                score = shared / index.features[key].size
+            level = level_of(provided.kind, score)
+            accumulated = False
+            if level != "block" and remembered is not None and rank < MAX_THOROUGH:
+                earlier = self._score(space, key, remembered)
+                earlier_level = level_of(provided.kind, earlier, accumulated=True)
+                if _RANK[earlier_level] > _RANK[level]:
+                    score, level, accumulated = earlier, earlier_level, True
+            if level is not None:
+                field = _field_name(per_field, key, shared)
+                found.append(
+                    Resemblance(
+                        provided.envelope_id,
+                        provided.field,
+                        field,
+                        provided.kind,
+                        score,
+                        level,
+                        accumulated,
+                    )
+                )
+        return found
+
+    def _fuzzy_matches(self, content: Content) -> list[Resemblance]:
+        found = []
+        for field, data in content.files:
+            digest = fuzzy_digest(data)
+            if digest is None:
+                continue
+            for provided_digest, provided in self._fuzzy:
+                score = max(0.0, 1 - fuzzy_distance(digest, provided_digest) / 100)
+                level = level_of("fuzzy", score)
+                if level is not None:
+                    found.append(
+                        Resemblance(
+                            provided.envelope_id, provided.field, field, "fuzzy", score, level
+                        )
+                    )
+        return found
 
     def __len__(self) -> int:
-        return len(self._shingles)
+        return len(self._provided) + len(self._sha256)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._shingles
+
+_RANK: dict[Level | None, int] = {None: 0, "review": 1, "block": 2}
+
+
+def _field_name(per_field: Iterable[tuple[str, dict[int, int]]], key: int, shared: int) -> str:
+    """The field holding the provided text, or the fields holding its pieces, most first."""
+    ranked = sorted(
+        ((counts[key], field) for field, counts in per_field if counts.get(key)),
+        key=lambda item: -item[0],
+    )
+    if not ranked or ranked[0][0] == shared or len(ranked) == 1:
+        return ranked[0][1] if ranked else "all fields joined"
+    return " + ".join(field for _, field in ranked[:4])

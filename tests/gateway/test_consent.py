@@ -400,7 +400,8 @@ class TestDecideRoute:
         decision = World(W).route(C, texts=("Subject line", copy))
         assert decision.reason == UNDECLARED_DERIVATION
         assert decision.matched == ("w",)
-        assert "text similarity 0." in decision.detail
+        assert "(text " in decision.detail
+        assert "of w text[0] in text[1]" in decision.detail
 
     def test_short_or_unrelated_text_is_not_an_undeclared_copy(self) -> None:
         decision = World(W).route(C, texts=("Forged travel documents", TEXT_C, TEXT_OWN))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from gateway.envelope_content import Content
 from gateway.provenance import (
     UNKNOWN_REFERENCE,
     KnownEnvelope,
@@ -91,7 +93,9 @@ def index_of(*envelopes: KnownEnvelope) -> ProvenanceIndex:
 class TestKnownFromEnvelope:
     def test_extracts_every_member(self) -> None:
         result = known_from_envelope(envelope_json(), received=True)
-        assert result == KnownEnvelope(
+        assert result.content is not None
+        assert result.content.sha256 == (DIGEST.lower(),)
+        assert replace(result, content=None) == KnownEnvelope(
             id="env-1",
             provider="CICA",
             recipient="SCO-RATS",
@@ -105,9 +109,12 @@ class TestKnownFromEnvelope:
                 "Мошенничество",
                 SHARE_EN,
                 SHARE_RU,
+                "case-17",
                 "Annex",
                 "Приложение",
                 "plain note",
+                "table.xlsx",
+                "no-hash",
             ),
             received=True,
         )
@@ -115,10 +122,16 @@ class TestKnownFromEnvelope:
     def test_received_flag_is_kept(self) -> None:
         assert not known_from_envelope(envelope_json(), received=False).received
 
-    def test_identifiers_are_not_texts(self) -> None:
-        texts = known_from_envelope(envelope_json(), received=True).texts
-        assert "case-17" not in texts
-        assert "table.xlsx" not in texts
+    def test_every_string_a_recipient_reads_is_content(self) -> None:
+        sent = known_from_envelope(envelope_json(), received=False).readable()
+        paths = dict(sent.texts)
+        assert paths["body.reference"] == "case-17"
+        assert paths["body.attachments[0].name"] == "table.xlsx"
+        assert paths["body.sections[0].text"] == "plain note"
+        # What a back-office system chose is compared only in what this Party sends.
+        assert paths["correlation_id"] == "thread-1"
+        received = known_from_envelope(envelope_json(), received=True).readable()
+        assert "correlation_id" not in dict(received.texts)
 
     def test_texts_found_at_any_depth_deduplicated_and_blank_dropped(self) -> None:
         body = {
@@ -184,37 +197,39 @@ class TestProvenanceIndex:
         assert not index.add(known("a", provider="UNOCT", texts=(SHARE_EN,)))
         assert index.get("a") is first
         assert len(index) == 1
-        assert [k.id for k, _ in index.similar_texts([SHARE_EN])] == ["a"]
+        found = index.resemblances(Content.of_texts([SHARE_EN]))
+        assert [r.matched_envelope_id for r in found] == ["a"]
 
-    def test_by_attachment_finds_received_envelopes_any_case(self) -> None:
+    def test_only_received_envelopes_are_found_by_attachment_any_case(self) -> None:
         index = index_of(
             known("a", attachments=(DIGEST.lower(),)),
             known("b", "SCO-RATS", attachments=(DIGEST.lower(),), received=False),
             known("c", "UNOCT", attachments=(DIGEST.lower(),)),
         )
-        assert [k.id for k in index.by_attachment(DIGEST)] == ["a", "c"]
-        assert index.by_attachment("ef" * 32) == []
+        found = index.resemblances(Content.of_texts([], [DIGEST]))
+        assert [r.matched_envelope_id for r in found] == ["a", "c"]
+        assert index.resemblances(Content.of_texts([], ["ef" * 32])) == []
 
-    def test_similar_texts_finds_received_envelopes_best_first(self) -> None:
+    def test_only_received_texts_are_found_best_first(self) -> None:
         index = index_of(
             known("exact", texts=(SHARE_EN,)),
             known("edited", "UNOCT", texts=("FYI: " + SHARE_EN.replace("rise", "surge"),)),
             known("mine", "SCO-RATS", texts=(SHARE_EN,), received=False),
             known("other", texts=(OTHER_EN,)),
         )
-        found = index.similar_texts([SHARE_EN])
-        assert [k.id for k, _ in found] == ["exact", "edited"]
-        assert found[0][1] == 1.0
-        assert 0.4 <= found[1][1] < 1.0
+        found = index.resemblances(Content.of_texts(["Forwarded: " + SHARE_EN]))
+        assert [r.matched_envelope_id for r in found] == ["exact", "edited"]
+        assert found[0].score == 1.0
+        assert found[1].level == "block"
 
-    def test_similar_texts_scores_an_envelope_by_its_best_text(self) -> None:
-        index = index_of(known("a", texts=(OTHER_EN, SHARE_RU)))
-        found = index.similar_texts(["unrelated words only here", SHARE_RU, OTHER_EN + " Thanks."])
-        assert [(k.id, score) for k, score in found] == [("a", 1.0)]
-
-    def test_similar_texts_ignores_short_texts(self) -> None:
-        index = index_of(known("a", texts=("Charity fraud", SHARE_EN)))
-        assert index.similar_texts(["Charity fraud"]) == []
+    def test_what_was_sent_to_a_recipient_adds_up(self) -> None:
+        half = len(SHARE_EN) * 3 // 5
+        index = index_of(
+            known("a", texts=(SHARE_EN,)),
+            known("mine", "SCO-RATS", texts=(SHARE_EN[:half],), received=False),
+        )
+        found = index.resemblances(Content.of_texts([SHARE_EN[half:]]), "CICA")
+        assert [(r.matched_envelope_id, r.accumulated) for r in found] == [("a", True)]
 
 
 class TestProvidersOf:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gateway.envelope_content import Content
 from gateway.outbound import Accepted, Blocked, Held, OutboundContext, decide_submission
 from gateway.replay import (
     MALFORMED,
@@ -29,9 +30,10 @@ from gateway.review import (
     resembles_of,
 )
 from gateway.review_ops import pending
-from gateway.similarity import JACCARD_THRESHOLD, TextIndex, jaccard, shingles
+from gateway.similarity import THRESHOLDS, ResemblanceIndex
 from gateway.state import PartyState
 from gateway.workers.outbound import resend_of
+from tests.gateway.fresh_text import CORPUS
 from tests.gateway.test_outbound import (
     CICA_KEY,
     RATS_KEY,
@@ -41,7 +43,6 @@ from tests.gateway.test_outbound import (
     delivery,
 )
 from tests.gateway.test_replay import envelope_record, record
-from tests.gateway.test_similarity import CORPUS
 from tests.gateway.trust_helpers import NOW, assignment_envelope, signed
 from tests.support.parties import share
 
@@ -53,9 +54,9 @@ PROVIDED = (
 # Part of PROVIDED in a new frame: a weak resemblance, below the blocking threshold.
 WEAK = (
     "Our desk hears that two couriers travel every second week from the northern border "
-    "crossing to the river port carrying cash, and we would like to discuss with your "
-    "analysts how trade routes changed."
+    "crossing, and we would like to discuss with your analysts how trade routes changed."
 )
+BLOCKING = THRESHOLDS["text"][0]
 FRESH = (
     "Our analysts finished the yearly overview of training courses for border guards and "
     "will present the schedule of workshops at the next plenary meeting in the spring."
@@ -80,10 +81,11 @@ def reviewing(state: PartyState, mode: str = "on_match") -> OutboundContext:
 
 
 def test_the_weak_copy_lies_between_the_review_and_the_blocking_thresholds() -> None:
-    provided, weak = shingles(PROVIDED), shingles(WEAK)
-    assert provided is not None
-    assert weak is not None
-    assert DEFAULT_THRESHOLD <= jaccard(provided, weak) < JACCARD_THRESHOLD
+    index = ResemblanceIndex()
+    index.add_provided("provided", Content.of_texts([PROVIDED]))
+    [found] = index.resemblances(Content.of_texts([WEAK]))
+    assert found.level == "review"
+    assert DEFAULT_THRESHOLD <= found.score < BLOCKING
 
 
 def test_on_match_holds_a_weak_resemblance_no_consent_covers() -> None:
@@ -94,7 +96,7 @@ def test_on_match_holds_a_weak_resemblance_no_consent_covers() -> None:
     assert decision.need.reason == HELD_RESEMBLANCE
     [resemblance] = decision.need.resembles
     assert (resemblance.envelope_id, resemblance.provider) == (received["id"], "SCO-RATS")
-    assert DEFAULT_THRESHOLD <= resemblance.score < JACCARD_THRESHOLD
+    assert DEFAULT_THRESHOLD <= resemblance.score < BLOCKING
     assert received["id"] in decision.need.detail
 
 
@@ -222,22 +224,25 @@ def _half_copy(corpus: list[str], i: int, share_of_words: float) -> str:
 
 def test_review_threshold_measured_on_the_corpus(capsys: pytest.CaptureFixture[str]) -> None:
     """Unrelated paragraphs (both languages) are held under 1 %; partial copies are caught."""
-    index = TextIndex()
+    index = ResemblanceIndex()
     for i, text in enumerate(CORPUS):
-        index.add(str(i), text)
+        index.add_provided(str(i), Content.of_texts([text]))
+
+    def scores(text: str) -> dict[str, float]:
+        found = index.resemblances(Content.of_texts([text]))
+        return {r.matched_envelope_id: r.score for r in found if r.score >= DEFAULT_THRESHOLD}
+
     unrelated = held_unrelated = 0
     for i, text in enumerate(CORPUS):
-        hits = {key for key, _ in index.query(text, min_score=DEFAULT_THRESHOLD)}
         unrelated += len(CORPUS) - 1
-        held_unrelated += len(hits - {str(i)})
+        held_unrelated += len(set(scores(text)) - {str(i)})
     caught: dict[float, tuple[int, int]] = {}
     for share_of_words in (0.4, 0.5, 0.6):
         blocked = held_copies = 0
         for i in range(len(CORPUS)):
-            score = dict(index.query(_half_copy(CORPUS, i, share_of_words), DEFAULT_THRESHOLD))
-            found = score.get(str(i), 0.0)
-            blocked += found >= JACCARD_THRESHOLD
-            held_copies += DEFAULT_THRESHOLD <= found < JACCARD_THRESHOLD
+            found = scores(_half_copy(CORPUS, i, share_of_words)).get(str(i), 0.0)
+            blocked += found >= BLOCKING
+            held_copies += DEFAULT_THRESHOLD <= found < BLOCKING
         caught[share_of_words] = (blocked, held_copies)
     with capsys.disabled():
         print(
