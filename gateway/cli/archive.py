@@ -16,7 +16,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.archive.bundle import BundleError, export_bundle, verify_bundle
 from gateway.archive.records import (
     Record,
-    format_time,
     record_to_json,
 )
 from gateway.archive.store import ArchiveStore, SearchFilter, open_archive
@@ -34,6 +33,7 @@ from gateway.keys import (
     load_signing_key,
 )
 from gateway.logging import configure_logging
+from gateway.stamping import rfc3339
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -219,8 +219,8 @@ def _payload_text(payload: bytes) -> str:
 def _print_record(record: Record, out: TextIO) -> None:
     print(f"record {record.seq}: {record.kind} {record.outcome}", file=out)
     fields: list[tuple[str, object]] = [
-        ("recorded_at", format_time(record.recorded_at)),
-        ("occurred_at", format_time(record.occurred_at)),
+        ("recorded_at", rfc3339(record.recorded_at)),
+        ("occurred_at", rfc3339(record.occurred_at)),
         ("message_id", record.message_id),
         ("system", record.system),
         ("envelope_id", record.envelope_id),
@@ -254,7 +254,7 @@ def _summary(record: Record) -> dict[str, str]:
     route = f"{record.provider or ''}->{record.recipient or ''}"
     return {
         "seq": str(record.seq),
-        "recorded_at": format_time(record.recorded_at),
+        "recorded_at": rfc3339(record.recorded_at),
         "kind": record.kind,
         "outcome": record.outcome,
         "type": record.type or "",

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from gateway.archive import ArchiveStore
-from gateway.archive.records import format_time
 from gateway.cli import instant
 from gateway.cli.replay import EXIT_FAILED, EXIT_OK, positive_float, run_command, with_archive
 from gateway.config import load_config
 from gateway.desk.operations import DEFAULT_TIMEOUT_S, ActionResult, Desk
 from gateway.desk.requests import GrantChoice, PendingRequest
 from gateway.operator_views import table
+from gateway.stamping import rfc3339
 
 EXIT_REFUSED: Final = 3
 FORMATS: Final = ("table", "json", "jsonl")
@@ -157,7 +157,7 @@ def pending_row(request: PendingRequest, now: datetime) -> dict[str, Any]:
             {"id": e.id, "type": e.type, "subject": dict(e.subject)} for e in request.envelopes
         ],
         "purpose": dict(request.purpose),
-        "received_at": format_time(request.received_at),
+        "received_at": rfc3339(request.received_at),
         "age_s": int(request.age(now).total_seconds()),
     }
 

@@ -21,7 +21,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from gateway.archive import ArchiveStore, Record, SearchFilter, open_archive
-from gateway.archive.records import format_time
 from gateway.cli.filters import add_record_filters
 from gateway.cli.output import Format, add_format_argument, print_rows
 from gateway.config import ConfigError, GatewayConfig, load_config
@@ -43,6 +42,7 @@ from gateway.replay import (
     result_of,
     summary,
 )
+from gateway.stamping import rfc3339
 from gateway.tls import local_endpoint
 
 EXIT_OK = 0
@@ -209,7 +209,7 @@ def _row(record: Record, action: str, **extra: Any) -> dict[str, Any]:
     return {
         "action": action,
         "seq": record.seq,
-        "recorded_at": format_time(record.recorded_at),
+        "recorded_at": rfc3339(record.recorded_at),
         "kind": record.kind,
         "outcome": record.outcome,
         "type": record.type,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from gateway.archive import ArchiveStore, Record
-from gateway.archive.records import format_time
 from gateway.cli.replay import (
     DEFAULT_TIMEOUT_S,
     EXIT_FAILED,
@@ -37,6 +36,7 @@ from gateway.review_ops import (
     release,
     show_held,
 )
+from gateway.stamping import rfc3339
 from gateway.tls import local_endpoint
 
 FORMATS = ("table", "json")
@@ -86,7 +86,7 @@ def _held_json(held: HeldSubmission) -> dict[str, Any]:
     r = held.record
     return {
         "seq": r.seq,
-        "recorded_at": format_time(r.recorded_at),
+        "recorded_at": rfc3339(r.recorded_at),
         "message_id": r.message_id,
         "system": r.system,
         "type": r.type,
@@ -104,7 +104,7 @@ def _held_json(held: HeldSubmission) -> dict[str, Any]:
 def _step_json(record: Record) -> dict[str, Any]:
     return {
         "seq": record.seq,
-        "recorded_at": format_time(record.recorded_at),
+        "recorded_at": rfc3339(record.recorded_at),
         "outcome": record.outcome,
         "envelope_id": record.envelope_id,
         "reason": record.reason,
@@ -121,7 +121,7 @@ def held_rows(held: list[HeldSubmission]) -> list[tuple[str, ...]]:
         rows.append(
             (
                 str(h.record.seq),
-                format_time(h.record.recorded_at),
+                rfc3339(h.record.recorded_at),
                 h.record.type or "-",
                 h.record.recipient or "-",
                 h.officer or "-",
@@ -155,7 +155,7 @@ def view_lines(view: HeldView) -> list[str]:
         lines += _indented(item.envelope)
     lines.append(f"review steps: {len(view.history)}")
     lines += [
-        f"  seq {r.seq} {format_time(r.recorded_at)} {r.outcome}: {r.detail or r.reason or ''}"
+        f"  seq {r.seq} {rfc3339(r.recorded_at)} {r.outcome}: {r.detail or r.reason or ''}"
         for r in view.history
     ]
     return lines
