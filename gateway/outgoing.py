@@ -85,10 +85,10 @@ def delivery(envelope_bytes: bytes, *, envelope_id: str, provider: str, type: st
     """An accepted envelope for the local back-office, routing key ``<provider>.<type>``."""
     return Outgoing(
         exchange=amqp.DELIVER_EXCHANGE,
-        routing_key=f"{provider}.{type}",
+        routing_key=amqp.deliver_routing_key(provider, type),
         body=envelope_bytes,
         message_id=envelope_id,
-        headers={"x-gw-provider": provider, "x-gw-type": type},
+        headers={amqp.PROVIDER_HEADER: provider, amqp.TYPE_HEADER: type},
     )
 
 
