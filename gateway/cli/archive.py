@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,9 +18,10 @@ from gateway.archive.records import (
     Record,
     record_to_json,
 )
-from gateway.archive.store import ArchiveStore, SearchFilter, open_archive
+from gateway.archive.store import ArchiveStore, SearchFilter
 from gateway.archive.verify import verify_archive
-from gateway.cli import instant
+from gateway.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, instant
+from gateway.cli.archive_access import with_archive
 from gateway.cli.filters import WHEN, add_record_filters
 from gateway.cli.output import Format, add_format_argument, print_rows, print_table
 from gateway.config import ConfigError, GatewayConfig, load_config
@@ -35,9 +36,6 @@ from gateway.keys import (
 from gateway.logging import configure_logging
 from gateway.stamping import rfc3339
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 DEFAULT_LIMIT = 100
 # How many receipts after an envelope `show` reads to find the one for it: receipts come back
 # within seconds, so among the first few thousand from that Party.
@@ -151,22 +149,7 @@ def _config(args: argparse.Namespace) -> GatewayConfig | None:
 def _archive_url(args: argparse.Namespace) -> str:
     config = _config(args)
     url: str = args.archive if config is None else config.archive.url
-    prefix = "sqlite:///"
-    # Read-only commands must not create an empty archive where the operator mistyped a path.
-    if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
-        raise ConfigError(f"no archive file at {url[len(prefix) :]}")
     return url
-
-
-async def _with_store(
-    args: argparse.Namespace, use: Callable[[ArchiveStore], Awaitable[int]]
-) -> int:
-    store = open_archive(_archive_url(args))
-    try:
-        await store.open()
-        return await use(store)
-    finally:
-        await store.close()
 
 
 def _own_public_key(config: GatewayConfig) -> Path:
@@ -186,7 +169,7 @@ def _keyring(args: argparse.Namespace) -> Keyring | None:
 
 async def _verify(args: argparse.Namespace) -> int:
     keyring = _keyring(args)
-    return await _with_store(args, lambda store: _verify_report(store, keyring))
+    return await with_archive(_archive_url(args), lambda store: _verify_report(store, keyring))
 
 
 async def _verify_report(store: ArchiveStore, keyring: Keyring | None) -> int:
@@ -315,7 +298,7 @@ async def _linked(store: ArchiveStore, record: Record) -> list[Record]:
 async def _show(args: argparse.Namespace) -> int:
     key: str = args.id
     fmt: Format = args.format
-    return await _with_store(args, lambda store: _show_in(store, key, fmt))
+    return await with_archive(_archive_url(args), lambda store: _show_in(store, key, fmt))
 
 
 async def _records_for(store: ArchiveStore, key: str) -> tuple[list[Record], list[Record]]:
@@ -382,7 +365,7 @@ async def _search(args: argparse.Namespace) -> int:
             print(f"showing the first {limit}; more may match (--limit N)", file=sys.stderr)
         return EXIT_OK
 
-    return await _with_store(args, run)
+    return await with_archive(_archive_url(args), run)
 
 
 def _signing_key(args: argparse.Namespace) -> SigningKey:
@@ -418,7 +401,7 @@ async def _export(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
 
-    return await _with_store(args, run)
+    return await with_archive(_archive_url(args), run)
 
 
 async def _verify_bundle(args: argparse.Namespace) -> int:

@@ -15,14 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.archive import ArchiveStore, Record
-from gateway.cli.replay import (
-    DEFAULT_TIMEOUT_S,
-    EXIT_FAILED,
-    EXIT_OK,
-    positive_float,
-    run_command,
-    with_archive,
-)
+from gateway.cli import EXIT_FAILED, EXIT_OK
+from gateway.cli.archive_access import with_archive
+from gateway.cli.replay import DEFAULT_TIMEOUT_S, positive_float, run_command
 from gateway.config import load_config
 from gateway.control_client import Answer, ControlClient
 from gateway.operator_views import table
@@ -184,7 +179,7 @@ def _print_json(value: Any) -> None:
 
 
 async def _read(args: argparse.Namespace, use: Callable[[ArchiveStore], Awaitable[int]]) -> int:
-    return await with_archive(load_config(args.config), use)
+    return await with_archive(load_config(args.config).archive.url, use)
 
 
 async def _list(args: argparse.Namespace) -> int:
@@ -226,7 +221,7 @@ async def _decide(args: argparse.Namespace) -> int:
         found.extend([record] if record is not None else [])
         return EXIT_OK
 
-    await with_archive(config, lookup)
+    await with_archive(config.archive.url, lookup)
     if not found:
         print(f"gateway review: no held submission {args.id!r}", file=sys.stderr)
         return EXIT_FAILED
