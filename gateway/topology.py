@@ -17,7 +17,6 @@ from contracts.amqp import inbound_name as inbound_from
 
 # Short names for the shell; the names themselves are defined once, in contracts.amqp.
 SUBMIT = amqp.SUBMIT_EXCHANGE
-INBOUND = amqp.INBOUND_PREFIX
 DELIVER = amqp.DELIVER_EXCHANGE
 STATUS = amqp.STATUS_EXCHANGE
 REJECTED = amqp.REJECTED_EXCHANGE
@@ -34,7 +33,6 @@ __all__ = [
     "DELIVER",
     "DETAIL_HEADER",
     "FRAME_CONTENT_TYPE",
-    "INBOUND",
     "JSON_CONTENT_TYPE",
     "QUARANTINE",
     "REASON_HEADER",

@@ -42,7 +42,9 @@ class ConsentScene:
             for name, role, officer in users:
                 accounts.add(name, PASSWORD, {role}, officer)
         await self.vhosts["SCO-RATS"].purge([topology.QUARANTINE])
-        self.at_unoct: Collector = await self.vhosts["UNOCT"].collect(topology.INBOUND)
+        self.at_unoct: Collector = await self.vhosts["UNOCT"].collect(
+            topology.inbound_from("SCO-RATS")
+        )
         self.at_b = await self.vhosts["SCO-RATS"].bind_collector(topology.DELIVER)
         self.status_b = await self.vhosts["SCO-RATS"].bind_collector(topology.STATUS)
         self.a = await self.network.start("CICA")
