@@ -1,19 +1,24 @@
-"""The pure core stays pure: importing a decision module loads no broker, HTTP or database code.
+"""The layers the tree shows are the real ones.
 
+The pure core stays pure: importing a decision module loads no broker, HTTP or database code.
 Each module is imported in a fresh interpreter, so nothing another test imported hides what the
-module itself pulls in, directly or through a package ``__init__``.
+module itself pulls in, directly or through a package ``__init__``. And README's "Where things
+are" table names the modules that exist, all of them.
 """
 
 from __future__ import annotations
 
 import json
 import pkgutil
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import contracts
+import gateway
 
 # Third-party I/O libraries, by top-level package name.
 IO_LIBRARIES = frozenset({"aio_pika", "aiormq", "aiohttp", "sqlalchemy", "asyncpg", "aiosqlite"})
@@ -113,3 +118,41 @@ def test_the_archive_package_still_offers_the_store() -> None:
         store.SearchFilter,
         store.open_archive,
     )
+
+
+def _readme_tree_paths() -> set[str]:
+    """The paths README's "Where things are" table names, relative names resolved against the
+    last directory named in the same cell (`gateway/consent.py`, `review.py` ...)."""
+    readme = (Path(gateway.__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Where things are\n", 1)[1].split("\n## ", 1)[0]
+    paths = set()
+    for row in section.splitlines():
+        if not row.startswith("| `"):
+            continue
+        base = ""
+        for name in re.findall(r"`([^`]+)`", row.split(" | ")[0]):
+            if "/" in name:
+                base = name if name.endswith("/") else name.rsplit("/", 1)[0] + "/"
+                paths.add(name)
+            else:
+                paths.add(base + name)
+    return paths
+
+
+def test_the_readme_tree_names_existing_paths() -> None:
+    root = Path(gateway.__file__).parent.parent
+    assert sorted(p for p in _readme_tree_paths() if not (root / p).exists()) == []
+
+
+def test_the_readme_tree_names_every_gateway_module_and_package() -> None:
+    named = _readme_tree_paths()
+    package = Path(gateway.__file__).parent
+    unnamed = [
+        path
+        for path in (
+            *(f"gateway/{p.name}" for p in package.glob("*.py")),
+            *(f"gateway/{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()),
+        )
+        if path not in named and Path(path).name not in ("__init__.py", "__main__.py")
+    ]
+    assert sorted(unnamed) == []
