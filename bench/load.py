@@ -24,6 +24,7 @@ import aiormq
 from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage
 
 from bench.messages import SENT_AT_HEADER
+from contracts.amqp import CONTENT_TYPE
 
 Arrival = tuple[str, float | None]
 """The id of one published message that an AMQP message carries, and its header time if any."""
@@ -108,7 +109,7 @@ class Publisher:
             message = aio_pika.Message(
                 body,
                 message_id=message_id,
-                content_type="application/json",
+                content_type=CONTENT_TYPE,
                 user_id=self._target.user_id,
                 headers={SENT_AT_HEADER: now_ns},
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,

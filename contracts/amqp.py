@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from typing import Final
 
+INBOUND_PREFIX: Final = "gw.inbound"
+"""What every inbound exchange and queue name starts with; ``inbound_name`` adds the Party."""
 SUBMIT_EXCHANGE: Final = "gw.submit"
 """Topic exchange; back-office systems publish submissions with routing key = message type."""
 SUBMIT_QUEUE: Final = "gw.submit"
 """The gateway's outbound worker consumes it."""
-INBOUND_EXCHANGE: Final = "gw.inbound.{party}"
+INBOUND_EXCHANGE: Final = INBOUND_PREFIX + ".{party}"
 """Fanout exchange, one per counterparty, named after the sending Party (e.g. gw.inbound.CICA);
 only that Party's gateway publishes to it, frames of signed envelopes."""
-INBOUND_QUEUE: Final = "gw.inbound.{party}"
+INBOUND_QUEUE: Final = INBOUND_EXCHANGE
 """The gateway's inbound worker consumes it, taking batches from each sender's queue in turn."""
 DELIVER_EXCHANGE: Final = "gw.deliver"
 """Topic exchange; the gateway delivers accepted envelopes with key <provider>.<type>."""
@@ -42,6 +44,13 @@ EXCHANGE_TYPES: Final[dict[str, str]] = {
 }
 QUEUES: Final = (SUBMIT_QUEUE, INBOUND_QUEUE, REJECTED_QUEUE, QUARANTINE_QUEUE)
 
+CONTROL_EXCHANGE: Final = "gw.control"
+"""Not part of the wire contract: operator requests (replay, release, operator submissions) to
+the running gateway, on its own broker only. Only the gateway's own broker user may write gw.*;
+back-office users may write gw.submit alone (deploy/rabbitmq/definitions.json)."""
+CONTROL_QUEUE: Final = CONTROL_EXCHANGE
+"""The gateway's control worker consumes it."""
+
 REASON_HEADER: Final = "x-gw-reason"
 """On gw.rejected and gw.quarantine: the stable reason code, e.g. schema.missing_field."""
 DETAIL_HEADER: Final = "x-gw-detail"
@@ -50,6 +59,8 @@ PROVIDER_HEADER: Final = "x-gw-provider"
 """On gw.deliver: the originating Party."""
 TYPE_HEADER: Final = "x-gw-type"
 """On gw.deliver: the message type."""
+REPLAY_OF_HEADER: Final = "x-gw-replay-of"
+"""On gw.deliver, for a replayed envelope: the archive sequence number it was replayed from."""
 
 CONTENT_TYPE: Final = "application/json"
 """content_type of submissions, deliveries and status events."""
@@ -67,7 +78,11 @@ RESERVED_SYSTEMS: Final = frozenset({UNKNOWN_SYSTEM_KEY, OPERATOR_SYSTEM, "gatew
 
 
 def inbound_name(party: str) -> str:
-    """The inbound exchange (and queue) for frames from ``party``, e.g. ``gw.inbound.CICA``."""
+    """The inbound exchange (and queue) for frames from ``party``, e.g. ``gw.inbound.CICA``.
+
+    One per counterparty, so that the broker's permissions say who sent a frame, and a flood
+    from one counterparty waits in its own queue instead of in front of another's frames.
+    """
     return INBOUND_EXCHANGE.format(party=party)
 
 

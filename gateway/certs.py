@@ -21,8 +21,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.files import create_private, create_public
 
-CA_CERT = "ca.pem"
-CA_KEY = "ca.key"
 SERVER = "server"
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 VALID_DAYS = 825

@@ -115,7 +115,6 @@ class Counterparty(Link):
     id: PartyId
     role: Literal["partner", "third-party"]
     url: str = Field(description="AMQP URL on the counterparty's broker, with a write-only user")
-    exchange: str = "gw.inbound"
     public_keys: list[Path] = Field(default_factory=list)
     review: ReviewMode = Field(
         default="off",

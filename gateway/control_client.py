@@ -18,8 +18,13 @@ from typing import Any, Self
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from contracts.amqp import OPERATOR_SYSTEM, status_routing_key
-from gateway import topology
+from contracts.amqp import (
+    CONTENT_TYPE,
+    CONTROL_EXCHANGE,
+    OPERATOR_SYSTEM,
+    STATUS_EXCHANGE,
+    status_routing_key,
+)
 from gateway.client import user_from_url
 from gateway.replay import ControlRequest
 from gateway.tls import Endpoint
@@ -68,7 +73,7 @@ class ControlClient:
         )
         for status in ANSWER_STATUSES:
             await queue.bind(
-                topology.STATUS, routing_key=status_routing_key(OPERATOR_SYSTEM, status, "#")
+                STATUS_EXCHANGE, routing_key=status_routing_key(OPERATOR_SYSTEM, status, "#")
             )
         await queue.consume(self._answered, no_ack=True)
 
@@ -95,13 +100,13 @@ class ControlClient:
         """Publish ``request`` (confirmed by the broker); its answer is collected from now on."""
         assert self._channel is not None
         self._expected.add(request.request_id)
-        exchange = await self._channel.get_exchange(topology.CONTROL, ensure=False)
+        exchange = await self._channel.get_exchange(CONTROL_EXCHANGE, ensure=False)
         await exchange.publish(
             aio_pika.Message(
                 request.to_json(),
                 message_id=request.request_id,
                 user_id=self._user,
-                content_type=topology.JSON_CONTENT_TYPE,
+                content_type=CONTENT_TYPE,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
             routing_key=request.action,

@@ -15,9 +15,8 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from contracts.amqp import deliver_routing_key
+from contracts.amqp import DELIVER_EXCHANGE, deliver_routing_key
 from contracts.registry import submittable_types
-from gateway import topology
 from gateway.client import SubmissionClient
 from gateway.config import GatewayConfig
 from gateway.service import Gateway, until_signalled
@@ -61,7 +60,7 @@ class Inbox:
         queue = await channel.declare_queue(name, durable=True)
         # One binding per type: the desk's topic permissions refuse a catch-all '#'.
         for message_type in submittable_types():
-            await queue.bind(topology.DELIVER, routing_key=deliver_routing_key("*", message_type))
+            await queue.bind(DELIVER_EXCHANGE, routing_key=deliver_routing_key("*", message_type))
         await queue.purge()
         await queue.consume(self._arrive)
         return connection

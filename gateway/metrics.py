@@ -17,7 +17,7 @@ from typing import Final, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 
-from contracts.amqp import inbound_name
+from contracts import amqp
 from gateway.checkpoints import PROBLEM_CODES
 from gateway.version import package_version
 
@@ -40,10 +40,10 @@ STAGES: Final[tuple[Stage, ...]] = (
     "confirm",
 )
 QUEUES: Final[tuple[str, ...]] = (
-    "gw.submit",
-    "gw.rejected",
-    "gw.quarantine",
-    "gw.control",
+    amqp.SUBMIT_QUEUE,
+    amqp.REJECTED_QUEUE,
+    amqp.QUARANTINE_QUEUE,
+    amqp.CONTROL_QUEUE,
 )
 LOCAL_BROKER: Final = "local"
 OTHER: Final = "other"
@@ -92,7 +92,7 @@ class GatewayMetrics:
         # The queues whose depth is watched: each counterparty has its own inbound queue.
         self.queues: tuple[str, ...] = (
             *QUEUES,
-            *(inbound_name(c) for c in sorted(self.counterparties)),
+            *(amqp.inbound_name(c) for c in sorted(self.counterparties)),
         )
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
@@ -258,7 +258,7 @@ class GatewayMetrics:
             self.backlog.labels(queue)
         for stage in STAGES:
             self.stage_seconds.labels(stage)
-        for queue in ("gw.rejected", "gw.quarantine"):
+        for queue in (amqp.REJECTED_QUEUE, amqp.QUARANTINE_QUEUE):
             self.copies_refused.labels(queue)
         for broker in (LOCAL_BROKER, *self.counterparties):
             self.broker_connected.labels(broker).set(0)

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from gateway.archive import Record
-from gateway.archive.records import format_time
 from gateway.consent import ConsentRegistry, DecisionRecord
 from gateway.replay import PASSED, released_records
+from gateway.stamping import rfc3339
 
 CONSENT_TYPES = ("consent.decision", "consent.revocation")
 # The wording of gateway.consent.decide_route's refusal detail, one clause per match or gap.
@@ -69,7 +69,7 @@ def consent_rows(registry: ConsentRegistry, party: str, now: datetime) -> list[t
                 "given" if grant.provider == party else "received",
                 registry.status(grant.decision_id, now) or "unknown",
                 ",".join(sorted(grant.recipients)),
-                format_time(grant.expires_at) if grant.expires_at else "-",
+                rfc3339(grant.expires_at) if grant.expires_at else "-",
                 _scope(record),
             )
         )
@@ -89,8 +89,8 @@ def consent_detail(registry: ConsentRegistry, decision_id: str, now: datetime) -
         f"  status:      {registry.status(decision_id, now)}",
         f"  recipients:  {', '.join(sorted(grant.recipients))}",
         f"  scope:       {_scope(record)}",
-        f"  decided_at:  {format_time(grant.granted_at)}",
-        f"  expires_at:  {format_time(grant.expires_at) if grant.expires_at else 'until revoked'}",
+        f"  decided_at:  {rfc3339(grant.granted_at)}",
+        f"  expires_at:  {rfc3339(grant.expires_at) if grant.expires_at else 'until revoked'}",
     ]
     if record.request_id:
         lines.append(f"  request:     {record.request_id}")
@@ -99,7 +99,7 @@ def consent_detail(registry: ConsentRegistry, decision_id: str, now: datetime) -
         lines += [f"    {line}" for line in grant.conditions.splitlines()]
     if record.revocation is not None:
         revocation = record.revocation
-        lines.append(f"  revoked_at:  {format_time(revocation.at)}")
+        lines.append(f"  revoked_at:  {rfc3339(revocation.at)}")
         if revocation.reason:
             lines.append("  reason:")
             lines += [f"    {line}" for line in revocation.reason.splitlines()]
@@ -132,11 +132,11 @@ def consent_dict(
         "status": registry.status(decision_id, now),
         "recipients": sorted(grant.recipients),
         "scope": _scope(record),
-        "decided_at": format_time(grant.granted_at),
-        "expires_at": format_time(grant.expires_at) if grant.expires_at else None,
+        "decided_at": rfc3339(grant.granted_at),
+        "expires_at": rfc3339(grant.expires_at) if grant.expires_at else None,
         "request_id": record.request_id,
         "conditions": grant.conditions,
-        "revoked_at": format_time(revocation.at) if revocation else None,
+        "revoked_at": rfc3339(revocation.at) if revocation else None,
         "revocation_reason": revocation.reason if revocation else None,
     }
 
@@ -154,7 +154,7 @@ def quarantine_rows(records: Sequence[Record]) -> list[tuple[str, ...]]:
     rows += [
         (
             str(r.seq),
-            format_time(r.recorded_at),
+            rfc3339(r.recorded_at),
             r.type or "-",
             r.system or "-",
             r.message_id or "-",
@@ -185,7 +185,7 @@ def _payload_lines(payload: bytes) -> list[str]:
 def _record_dict(record: Record) -> dict[str, Any]:
     return {
         "seq": record.seq,
-        "recorded_at": format_time(record.recorded_at),
+        "recorded_at": rfc3339(record.recorded_at),
         "kind": record.kind,
         "outcome": record.outcome,
         "envelope_id": record.envelope_id,
@@ -216,7 +216,7 @@ def quarantine_detail(record: Record, history: Sequence[Record]) -> list[str]:
     """The lines ``gateway quarantine show`` prints: the record, then every release attempt."""
     lines = [f"seq {record.seq}: {record.kind} {record.outcome}"]
     fields: Mapping[str, object] = {
-        "recorded_at": format_time(record.recorded_at),
+        "recorded_at": rfc3339(record.recorded_at),
         "system": record.system,
         "message_id": record.message_id,
         "type": record.type,
@@ -234,7 +234,7 @@ def quarantine_detail(record: Record, history: Sequence[Record]) -> list[str]:
         why = f" {attempt.reason}: {attempt.detail}" if attempt.reason else ""
         sent = f" as envelope {attempt.envelope_id}" if attempt.outcome in PASSED else ""
         lines.append(
-            f"  seq {attempt.seq} {format_time(attempt.recorded_at)} {attempt.kind} "
+            f"  seq {attempt.seq} {rfc3339(attempt.recorded_at)} {attempt.kind} "
             f"{attempt.outcome}{sent}{why}"
         )
     return lines

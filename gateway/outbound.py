@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts import ContractError, Submission, parse_submission
+from contracts.amqp import CONTENT_TYPE
 from contracts.parsing import readable_type
 from contracts.registry import GATEWAY_ONLY_TYPES, spec_for
 from gateway.attachment_content import UNPACK_REFUSED
@@ -27,7 +28,6 @@ from gateway.signing import sign_envelope_with_digest
 from gateway.stamping import stamp
 from gateway.state import PartyState
 
-JSON = "application/json"
 # A liaison.assignment accredits an officer at both Parties: only the systems the configuration
 # names as roster administrators may submit one.
 ROSTER_TYPES = frozenset({"liaison.assignment"})
@@ -115,10 +115,10 @@ def _check_delivery(delivery: Delivery, ctx: OutboundContext) -> Rejected | None
             "AMQP property user_id is required; RabbitMQ validates it against the connection",
         )
     content_type = (delivery.content_type or "").split(";")[0].strip().lower()
-    if content_type != JSON:
+    if content_type != CONTENT_TYPE:
         return Rejected(
             "submission.wrong_content_type",
-            f"content_type must be {JSON}, got {delivery.content_type!r}",
+            f"content_type must be {CONTENT_TYPE}, got {delivery.content_type!r}",
         )
     return None
 

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from contracts import MAX_FRAME_ENVELOPES, amqp, encode_frame
-from gateway import topology
 from gateway.stamping import rfc3339
 
 
@@ -20,7 +19,7 @@ class Outgoing:
     routing_key: str
     body: bytes
     message_id: str | None = None
-    content_type: str = topology.JSON_CONTENT_TYPE
+    content_type: str = amqp.CONTENT_TYPE
     headers: Mapping[str, Any] = field(default_factory=dict)
     correlation_id: str | None = None
     timestamp: datetime | None = None
@@ -49,7 +48,7 @@ def status(
         "at": rfc3339(at),
     }
     return Outgoing(
-        exchange=topology.STATUS,
+        exchange=amqp.STATUS_EXCHANGE,
         routing_key=amqp.status_routing_key(system, status, type),
         body=json.dumps(event, separators=(",", ":")).encode(),
         correlation_id=submission_id,
@@ -68,8 +67,8 @@ def held_copy(
 ) -> Outgoing:
     """A copy of a message for gw.rejected or gw.quarantine, with the machine-readable reason."""
     headers: dict[str, Any] = {
-        topology.REASON_HEADER: reason,
-        topology.DETAIL_HEADER: detail[:1000],
+        amqp.REASON_HEADER: reason,
+        amqp.DETAIL_HEADER: detail[:1000],
     }
     headers.update(extra or {})
     return Outgoing(
@@ -85,11 +84,11 @@ def held_copy(
 def delivery(envelope_bytes: bytes, *, envelope_id: str, provider: str, type: str) -> Outgoing:
     """An accepted envelope for the local back-office, routing key ``<provider>.<type>``."""
     return Outgoing(
-        exchange=topology.DELIVER,
-        routing_key=f"{provider}.{type}",
+        exchange=amqp.DELIVER_EXCHANGE,
+        routing_key=amqp.deliver_routing_key(provider, type),
         body=envelope_bytes,
         message_id=envelope_id,
-        headers={"x-gw-provider": provider, "x-gw-type": type},
+        headers={amqp.PROVIDER_HEADER: provider, amqp.TYPE_HEADER: type},
     )
 
 
@@ -100,7 +99,7 @@ def frame(envelopes: Sequence[Mapping[str, Any]], *, frame_id: str, exchange: st
         routing_key="",
         body=encode_frame(envelopes),
         message_id=frame_id,
-        content_type=topology.FRAME_CONTENT_TYPE,
+        content_type=amqp.FRAME_CONTENT_TYPE,
     )
 
 
@@ -143,7 +142,7 @@ def frames(
             routing_key="",
             body=encode_frame(group),
             message_id=new_id(),
-            content_type=topology.FRAME_CONTENT_TYPE,
+            content_type=amqp.FRAME_CONTENT_TYPE,
         )
         for group in groups
     ]

@@ -29,17 +29,17 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal, get_args
 
 from contracts import ContractError, parse_envelope
-from contracts.amqp import OPERATOR_SYSTEM
-from gateway import outgoing, topology
+from contracts.amqp import CONTENT_TYPE, OPERATOR_SYSTEM, REPLAY_OF_HEADER
+from gateway import outgoing
 from gateway.archive import Entry, Record
-from gateway.archive.records import format_time
 from gateway.consent import RouteDecision
 from gateway.inbound import InboundContext, Refused, decide_envelope
 from gateway.keys import Keyring
-from gateway.outbound import JSON, Delivery, OutboundContext, route_of
+from gateway.outbound import Delivery, OutboundContext, route_of
 from gateway.outgoing import Outgoing
 from gateway.provenance import known_from_envelope
 from gateway.signing import SignatureError, verify_envelope
+from gateway.stamping import rfc3339
 
 Action = Literal["replay", "release", "submit", "review_release", "review_refuse"]
 Target = Literal["deliver", "peer", "reprocess"]
@@ -338,7 +338,7 @@ def archived_delivery(record: Record) -> Delivery:
         body=record.payload,
         message_id=record.message_id,
         user_id=record.system,
-        content_type=JSON,
+        content_type=CONTENT_TYPE,
         headers={},
         redelivered=False,
     )
@@ -351,7 +351,7 @@ def operator_delivery(request: ControlRequest) -> Delivery:
         body=json.dumps(dict(request.submission), separators=(",", ":")).encode(),
         message_id=request.request_id,
         user_id=OPERATOR_SYSTEM,
-        content_type=JSON,
+        content_type=CONTENT_TYPE,
         headers={},
         redelivered=False,
     )
@@ -420,7 +420,7 @@ def request_entry(
 
 
 def replay_header(seq: int) -> dict[str, str]:
-    return {topology.REPLAY_OF_HEADER: str(seq)}
+    return {REPLAY_OF_HEADER: str(seq)}
 
 
 # --- selecting records (the CLI side) --------------------------------------------------------
@@ -548,7 +548,7 @@ def describe(record: Record) -> str:
         route = "-"
     ident = record.envelope_id or record.message_id or "-"
     return (
-        f"seq {record.seq} {format_time(record.recorded_at)} {record.kind}/{record.outcome} "
+        f"seq {record.seq} {rfc3339(record.recorded_at)} {record.kind}/{record.outcome} "
         f"{record.type or '-'} {route} {ident}"
     )
 

@@ -56,10 +56,6 @@ BACKLOG_INTERVAL_S = 5.0
 INBOUND_BATCH_BYTES = 1 << 20
 
 
-def own_public_key_path(config: GatewayConfig) -> str:
-    return str(config.keys.signing_key.with_suffix(".pub.json"))
-
-
 def load_keyring(config: GatewayConfig) -> Keyring:
     """The pinned public keys of every counterparty (each with its validity window).
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -26,10 +26,6 @@ log = structlog.get_logger(__name__)
 
 # A checkpoint the gateway found inconsistent is still the counterparty's signed statement.
 CHECKPOINT_OUTCOMES = frozenset({"sent", "archived", "inconsistent"})
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 @dataclass

@@ -1,57 +1,58 @@
 """The wire contract's exchanges and queues (design section 3), declared idempotently.
 
-Names here are part of contract v1: changing one needs a new contract version.
+The names are part of contract v1 and live in :mod:`contracts.amqp`; this module declares them.
 """
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, ExchangeType
 
-SUBMIT = "gw.submit"
-INBOUND = "gw.inbound"
-DELIVER = "gw.deliver"
-STATUS = "gw.status"
-REJECTED = "gw.rejected"
-QUARANTINE = "gw.quarantine"
-# Internal, not part of the wire contract: operator requests (replay, release, operator
-# submissions) to the running gateway. Only the gateway's own broker user may write gw.*;
-# back-office users may write gw.submit alone (deploy/rabbitmq/definitions.json).
-CONTROL = "gw.control"
+from contracts import amqp
+from contracts.amqp import inbound_name as inbound_from
 
+# Short names for the shell; the names themselves are defined once, in contracts.amqp.
+SUBMIT = amqp.SUBMIT_EXCHANGE
+DELIVER = amqp.DELIVER_EXCHANGE
+STATUS = amqp.STATUS_EXCHANGE
+REJECTED = amqp.REJECTED_EXCHANGE
+QUARANTINE = amqp.QUARANTINE_EXCHANGE
+CONTROL = amqp.CONTROL_EXCHANGE
+REASON_HEADER = amqp.REASON_HEADER
+DETAIL_HEADER = amqp.DETAIL_HEADER
+REPLAY_OF_HEADER = amqp.REPLAY_OF_HEADER
+FRAME_CONTENT_TYPE = amqp.FRAME_CONTENT_TYPE
+JSON_CONTENT_TYPE = amqp.CONTENT_TYPE
 
-def inbound_from(party: str) -> str:
-    """The exchange and queue on a Party's broker that ``party``'s gateway alone may write to.
-
-    One per counterparty, so that the broker's permissions say who sent a frame, and a flood
-    from one counterparty waits in its own queue instead of in front of another's frames.
-    """
-    return f"{INBOUND}.{party}"
-
-
-REASON_HEADER = "x-gw-reason"
-DETAIL_HEADER = "x-gw-detail"
-REPLAY_OF_HEADER = "x-gw-replay-of"
-
-FRAME_CONTENT_TYPE = "application/vnd.liaison.frame+json"
-JSON_CONTENT_TYPE = "application/json"
+__all__ = [
+    "CONTROL",
+    "DELIVER",
+    "DETAIL_HEADER",
+    "FRAME_CONTENT_TYPE",
+    "JSON_CONTENT_TYPE",
+    "QUARANTINE",
+    "REASON_HEADER",
+    "REJECTED",
+    "REPLAY_OF_HEADER",
+    "STATUS",
+    "SUBMIT",
+    "declare",
+    "declare_internal",
+    "holding_queue_arguments",
+    "inbound_from",
+    "provision",
+    "work_queue_arguments",
+]
 
 # The broker's own poison-message backstop: a message redelivered this many times (for example
 # because it crashes the process every time) is dead-lettered to gw.rejected. The gateway's own
 # attempt limit (config limits.max_attempts) is lower and rejects with a reason first.
 BROKER_DELIVERY_LIMIT = 20
 HOLDING_QUEUE_MAX_LENGTH = 1_000_000
-
-
-@dataclass(frozen=True)
-class QueueSpec:
-    name: str
-    arguments: dict[str, Any]
 
 
 def work_queue_arguments(max_length: int) -> dict[str, Any]:

@@ -29,11 +29,12 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 
 from gateway.archive.chain import GENESIS, ChainVerifier
-from gateway.archive.records import format_time, parse_time, record_from_json, record_to_json
+from gateway.archive.records import parse_time, record_from_json, record_to_json
 from gateway.archive.store import ArchiveStore
 from gateway.archive.verify import envelope_problem, signed_envelope
 from gateway.files import open_private
 from gateway.keys import ALG, Keyring, SigningKey
+from gateway.stamping import rfc3339
 
 FORMAT = "liaison-gateway-archive-bundle"
 VERSION = 1
@@ -104,7 +105,7 @@ async def export_bundle(
     if not signing_key.is_valid_at(created_at):
         raise BundleError(
             f"signing key {signing_key.key_id} is not valid now (valid from "
-            f"{format_time(signing_key.valid_from)} to {format_time(signing_key.valid_to)})"
+            f"{rfc3339(signing_key.valid_from)} to {rfc3339(signing_key.valid_to)})"
         )
     head_seq, _ = await store.head()
     first_seq = await store.first_seq_at(since)
@@ -119,9 +120,9 @@ async def export_bundle(
         "version": VERSION,
         "party": signing_key.party,
         "key_id": signing_key.key_id,
-        "created_at": format_time(created_at),
-        "since": format_time(since),
-        "until": format_time(until),
+        "created_at": rfc3339(created_at),
+        "since": rfc3339(since),
+        "until": rfc3339(until),
         "prev_seq": first_seq - 1,
         "prev_hash": prev_hash,
     }

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.archive.records import Entry, Record, entry_values, format_time
+from gateway.archive.records import Entry, Record, entry_values
+from gateway.stamping import rfc3339
 
 GENESIS = "0" * 64
 HASH_VERSION = 1
@@ -45,9 +46,7 @@ def record_hash(prev_hash: str, seq: int, recorded_at: datetime, entry: Entry) -
     ``recorded_at`` and ``prev_hash`` given explicitly.
     """
     document = entry_values(entry)
-    document.update(
-        v=HASH_VERSION, seq=seq, recorded_at=format_time(recorded_at), prev_hash=prev_hash
-    )
+    document.update(v=HASH_VERSION, seq=seq, recorded_at=rfc3339(recorded_at), prev_hash=prev_hash)
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
 

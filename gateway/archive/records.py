@@ -8,18 +8,15 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from gateway.stamping import rfc3339
+
 DUPLICATE = "duplicate"
 
 JsonDict = dict[str, Any]
 
 
-def format_time(value: datetime) -> str:
-    """RFC 3339 UTC with fixed microseconds, so equal instants always hash the same."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def parse_time(text: str) -> datetime:
-    """Inverse of :func:`format_time`; also accepts any ISO 8601 form, naive meaning UTC."""
+    """Inverse of ``rfc3339``; also accepts any ISO 8601 form, naive meaning UTC."""
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -187,7 +184,7 @@ def entry_values(entry: Entry) -> JsonDict:
     return {
         "kind": entry.kind,
         "outcome": entry.outcome,
-        "occurred_at": format_time(entry.occurred_at),
+        "occurred_at": rfc3339(entry.occurred_at),
         "payload": base64.b64encode(entry.payload).decode("ascii"),
         "message_id": entry.message_id,
         "system": entry.system,
@@ -211,7 +208,7 @@ def record_to_json(record: Record) -> JsonDict:
     """A lossless JSON form of ``record`` (payload in base64), used by bundles and JSON lines."""
     return {
         "seq": record.seq,
-        "recorded_at": format_time(record.recorded_at),
+        "recorded_at": rfc3339(record.recorded_at),
         "prev_hash": record.prev_hash,
         "hash": record.hash,
         **entry_values(record),

@@ -16,9 +16,12 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Final, NoReturn
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+# Exit statuses of the operator commands (``gateway submit`` has its own, for shell scripts).
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1  # not done: unavailable, no answer in time, a check failed
+EXIT_USAGE: Final = 2  # bad arguments, a bad configuration or key file
+EXIT_REFUSED: Final = 3  # refused: by the broker (run), by the desk's rules (consent)
+EXIT_UNAVAILABLE: Final = 4  # the broker or the archive cannot be reached (run)
 
 # Each command, the module that registers it, and its one-line help (a test checks that the
 # modules say the same).

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,13 +16,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.archive.bundle import BundleError, export_bundle, verify_bundle
 from gateway.archive.records import (
     Record,
-    format_time,
     record_to_json,
 )
-from gateway.archive.store import ArchiveStore, SearchFilter, open_archive
+from gateway.archive.store import ArchiveStore, SearchFilter
 from gateway.archive.verify import Anchor, verify_archive
 from gateway.checkpoints import ChainPoint
-from gateway.cli import instant
+from gateway.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, instant
+from gateway.cli.archive_access import with_archive
 from gateway.cli.filters import WHEN, add_record_filters
 from gateway.cli.output import Format, add_format_argument, print_rows, print_table
 from gateway.config import ConfigError, GatewayConfig, load_config
@@ -35,10 +35,8 @@ from gateway.keys import (
     load_signing_key,
 )
 from gateway.logging import configure_logging
+from gateway.stamping import rfc3339
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 DEFAULT_LIMIT = 100
 # How many receipts after an envelope `show` reads to find the one for it: receipts come back
 # within seconds, so among the first few thousand from that Party.
@@ -161,22 +159,7 @@ def _config(args: argparse.Namespace) -> GatewayConfig | None:
 def _archive_url(args: argparse.Namespace) -> str:
     config = _config(args)
     url: str = args.archive if config is None else config.archive.url
-    prefix = "sqlite:///"
-    # Read-only commands must not create an empty archive where the operator mistyped a path.
-    if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
-        raise ConfigError(f"no archive file at {url[len(prefix) :]}")
     return url
-
-
-async def _with_store(
-    args: argparse.Namespace, use: Callable[[ArchiveStore], Awaitable[int]]
-) -> int:
-    store = open_archive(_archive_url(args))
-    try:
-        await store.open()
-        return await use(store)
-    finally:
-        await store.close()
 
 
 def _own_public_key(config: GatewayConfig) -> Path:
@@ -222,7 +205,9 @@ async def _verify(args: argparse.Namespace) -> int:
     except _BadBundle as exc:
         print(f"BROKEN: {exc}")
         return EXIT_FAILED
-    return await _with_store(args, lambda store: _verify_report(store, keyring, anchors))
+    return await with_archive(
+        _archive_url(args), lambda store: _verify_report(store, keyring, anchors)
+    )
 
 
 async def _verify_report(
@@ -260,8 +245,8 @@ def _payload_text(payload: bytes) -> str:
 def _print_record(record: Record, out: TextIO) -> None:
     print(f"record {record.seq}: {record.kind} {record.outcome}", file=out)
     fields: list[tuple[str, object]] = [
-        ("recorded_at", format_time(record.recorded_at)),
-        ("occurred_at", format_time(record.occurred_at)),
+        ("recorded_at", rfc3339(record.recorded_at)),
+        ("occurred_at", rfc3339(record.occurred_at)),
         ("message_id", record.message_id),
         ("system", record.system),
         ("envelope_id", record.envelope_id),
@@ -295,7 +280,7 @@ def _summary(record: Record) -> dict[str, str]:
     route = f"{record.provider or ''}->{record.recipient or ''}"
     return {
         "seq": str(record.seq),
-        "recorded_at": format_time(record.recorded_at),
+        "recorded_at": rfc3339(record.recorded_at),
         "kind": record.kind,
         "outcome": record.outcome,
         "type": record.type or "",
@@ -356,7 +341,7 @@ async def _linked(store: ArchiveStore, record: Record) -> list[Record]:
 async def _show(args: argparse.Namespace) -> int:
     key: str = args.id
     fmt: Format = args.format
-    return await _with_store(args, lambda store: _show_in(store, key, fmt))
+    return await with_archive(_archive_url(args), lambda store: _show_in(store, key, fmt))
 
 
 async def _records_for(store: ArchiveStore, key: str) -> tuple[list[Record], list[Record]]:
@@ -423,7 +408,7 @@ async def _search(args: argparse.Namespace) -> int:
             print(f"showing the first {limit}; more may match (--limit N)", file=sys.stderr)
         return EXIT_OK
 
-    return await _with_store(args, run)
+    return await with_archive(_archive_url(args), run)
 
 
 def _signing_key(args: argparse.Namespace) -> SigningKey:
@@ -459,7 +444,7 @@ async def _export(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
 
-    return await _with_store(args, run)
+    return await with_archive(_archive_url(args), run)
 
 
 async def _verify_bundle(args: argparse.Namespace) -> int:

@@ -18,24 +18,15 @@ from typing import Any
 
 from contracts import ContractError, parse_submission
 from gateway.archive import ArchiveStore, Record, SearchFilter
+from gateway.cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from gateway.cli.archive_access import with_archive
 from gateway.cli.desk import (
-    EXIT_REFUSED,
     add_consent_verbs,
-    add_format,
     add_operator,
     add_quarantine_verbs,
-    emit,
-    emit_one,
 )
-from gateway.cli.replay import (
-    DEFAULT_TIMEOUT_S,
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    positive_float,
-    run_command,
-    with_archive,
-)
+from gateway.cli.output import add_format_argument, print_item, print_rows
+from gateway.cli.replay import DEFAULT_TIMEOUT_S, positive_float, run_command
 from gateway.config import GatewayConfig, load_config
 from gateway.desk.operations import ActionResult, Desk
 from gateway.operator_views import (
@@ -58,12 +49,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sub = consent.add_subparsers(dest="consent_command", required=True, metavar="SUBCOMMAND")
     listing = sub.add_parser("list", help="every consent decision with its status now")
     _config(listing)
-    add_format(listing)
+    add_format_argument(listing)
     listing.set_defaults(handler=run_command(_consent_list, "consent"))
     show = sub.add_parser("show", help="one consent decision in full")
     _config(show)
     show.add_argument("id", metavar="ID", help="the consent.decision envelope id")
-    add_format(show)
+    add_format_argument(show)
     show.set_defaults(handler=run_command(_consent_show, "consent"))
     request = sub.add_parser(
         "request", help="ask a provider for consent (sent by the gateway as system 'operator')"
@@ -83,7 +74,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     request.add_argument("--officer", required=True, help="the liaison officer asking")
     _timeout(request)
     add_operator(request)
-    add_format(request)
+    add_format_argument(request)
     request.set_defaults(handler=run_command(_consent_request, "consent"))
     add_consent_verbs(sub)
 
@@ -93,12 +84,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     qsub = quarantine.add_subparsers(dest="quarantine_command", required=True, metavar="SUBCOMMAND")
     qlist = qsub.add_parser("list", help="quarantined submissions waiting for a decision")
     _config(qlist)
-    add_format(qlist)
+    add_format_argument(qlist)
     qlist.set_defaults(handler=run_command(_quarantine_list, "quarantine"))
     qshow = qsub.add_parser("show", help="one quarantined submission and its release attempts")
     _config(qshow)
     qshow.add_argument("id", metavar="ID", help="its archive seq or message id")
-    add_format(qshow)
+    add_format_argument(qshow)
     qshow.set_defaults(handler=run_command(_quarantine_show, "quarantine"))
     release = qsub.add_parser(
         "release", help="run the checks again; forward the submission if it passes now"
@@ -107,7 +98,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     release.add_argument("id", metavar="ID", help="its archive seq or message id")
     _timeout(release)
     add_operator(release)
-    add_format(release)
+    add_format_argument(release)
     release.set_defaults(handler=run_command(_quarantine_release, "quarantine"))
     add_quarantine_verbs(qsub)
 
@@ -133,7 +124,7 @@ async def _search(config: GatewayConfig, *criteria: SearchFilter) -> list[list[R
         found.extend([await store.search(c) for c in criteria])
         return EXIT_OK
 
-    await with_archive(config, read)
+    await with_archive(config.archive.url, read)
     return found
 
 
@@ -151,7 +142,9 @@ async def _consent_list(args: argparse.Namespace) -> int:
             print(line)
         print(f"({len(registry)} decision{'' if len(registry) == 1 else 's'})")
     else:
-        emit([dict(zip(rows[0], row, strict=True)) for row in rows[1:]], args.format, (), "")
+        print_rows(
+            [dict(zip(rows[0], row, strict=True)) for row in rows[1:]], args.format, (), sys.stdout
+        )
     return EXIT_OK
 
 
@@ -163,7 +156,7 @@ async def _consent_show(args: argparse.Namespace) -> int:
     if found is None:
         print(f"no consent decision {args.id!r} in the archive", file=sys.stderr)
         return EXIT_FAILED
-    emit_one(found, args.format, consent_detail(registry, args.id, now))
+    print_item(found, args.format, sys.stdout, consent_detail(registry, args.id, now))
     return EXIT_OK
 
 
@@ -207,7 +200,7 @@ async def _consent_request(args: argparse.Namespace) -> int:
         result = await desk.request_consent(submission, operator=args.operator)
         sent = f"sent envelope {result.envelope_id}"
         line = sent if result.ok else f"{result.status}: {result.detail}"
-        emit_one(result.to_dict(), args.format, [line])
+        print_item(result.to_dict(), args.format, sys.stdout, [line])
         return EXIT_OK if result.ok else EXIT_FAILED
 
     return await _with_desk(config, ask)
@@ -217,7 +210,7 @@ async def _with_desk(config: GatewayConfig, use: Callable[[Desk], Awaitable[int]
     async def run(store: ArchiveStore) -> int:
         return await use(Desk(config, store))
 
-    return await with_archive(config, run)
+    return await with_archive(config.archive.url, run)
 
 
 async def _quarantine_list(args: argparse.Namespace) -> int:
@@ -231,7 +224,12 @@ async def _quarantine_list(args: argparse.Namespace) -> int:
                 print(line)
             print(f"({len(pending)} quarantined, waiting for a decision)")
         else:
-            emit([dict(zip(rows[0], row, strict=True)) for row in rows[1:]], args.format, (), "")
+            print_rows(
+                [dict(zip(rows[0], row, strict=True)) for row in rows[1:]],
+                args.format,
+                (),
+                sys.stdout,
+            )
         return EXIT_OK
 
     return await _with_desk(config, listing)
@@ -246,8 +244,11 @@ async def _quarantine_show(args: argparse.Namespace) -> int:
             print(f"no quarantined submission {args.id!r} in the archive", file=sys.stderr)
             return EXIT_FAILED
         record, attempts, _ = item
-        emit_one(
-            quarantine_dict(record, attempts), args.format, quarantine_detail(record, attempts)
+        print_item(
+            quarantine_dict(record, attempts),
+            args.format,
+            sys.stdout,
+            quarantine_detail(record, attempts),
         )
         return EXIT_OK
 
@@ -268,7 +269,7 @@ async def _quarantine_release(args: argparse.Namespace) -> int:
     async def release(desk: Desk) -> int:
         desk.timeout = args.timeout
         result = await desk.release(args.id, operator=args.operator)
-        emit_one(result.to_dict(), args.format, [_release_line(result)])
+        print_item(result.to_dict(), args.format, sys.stdout, [_release_line(result)])
         if result.ok:
             return EXIT_OK
         return EXIT_REFUSED if result.status == "refused" else EXIT_FAILED

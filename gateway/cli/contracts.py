@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from contracts.export import DEFAULT_ROOT, stale, write
+from gateway.cli import EXIT_FAILED, EXIT_OK
 
-EXIT_OK = 0
-EXIT_STALE = 1
+EXIT_STALE = EXIT_FAILED  # the generated files differ from the models
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,61 +10,23 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from gateway.archive import ArchiveStore
-from gateway.archive.records import format_time
-from gateway.cli import instant
-from gateway.cli.replay import EXIT_FAILED, EXIT_OK, positive_float, run_command, with_archive
+from gateway.cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, instant
+from gateway.cli.archive_access import with_archive
+from gateway.cli.output import Format, add_format_argument, print_rows
+from gateway.cli.replay import positive_float, run_command
 from gateway.config import load_config
 from gateway.desk.operations import DEFAULT_TIMEOUT_S, ActionResult, Desk
 from gateway.desk.requests import GrantChoice, PendingRequest
-from gateway.operator_views import table
-
-EXIT_REFUSED: Final = 3
-FORMATS: Final = ("table", "json", "jsonl")
+from gateway.stamping import rfc3339
 
 Row = Mapping[str, Any]
-
-
-def add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
-
-
-def emit(rows: Sequence[Row], fmt: str, columns: Sequence[str], noun: str) -> None:
-    """Print ``rows`` as an aligned table (with a count), one JSON array, or JSON lines."""
-    if fmt == "json":
-        print(json.dumps(list(rows), ensure_ascii=False, indent=2, default=str))
-    elif fmt == "jsonl":
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False, default=str))
-    else:
-        if rows:
-            cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-            for line in table([list(columns), *cells]):
-                print(line)
-        print(f"({len(rows)} {noun})")
-
-
-def emit_one(row: Row, fmt: str, lines: Sequence[str]) -> None:
-    """Print one object: ``lines`` as a table, else as JSON (indented) or one JSON line."""
-    if fmt == "table":
-        for line in lines:
-            print(line)
-    else:
-        print(json.dumps(row, ensure_ascii=False, indent=2 if fmt == "json" else None))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list | tuple):
-        return ",".join(map(str, value))
-    return str(value).replace("\n", " / ")
 
 
 def _desk_command(
@@ -76,7 +38,7 @@ def _desk_command(
         async def run(store: ArchiveStore) -> int:
             return await use(Desk(config, store, timeout=args.timeout), args)
 
-        return await with_archive(config, run)
+        return await with_archive(config.archive.url, run)
 
     return run_command(handler, "consent")
 
@@ -91,7 +53,7 @@ def add_operator(parser: argparse.ArgumentParser) -> None:
 
 def _common(parser: argparse.ArgumentParser, *, acting: bool) -> None:
     parser.add_argument("--config", type=Path, required=True, metavar="FILE")
-    add_format(parser)
+    add_format_argument(parser)
     parser.add_argument(
         "--timeout",
         type=positive_float,
@@ -157,7 +119,7 @@ def pending_row(request: PendingRequest, now: datetime) -> dict[str, Any]:
             {"id": e.id, "type": e.type, "subject": dict(e.subject)} for e in request.envelopes
         ],
         "purpose": dict(request.purpose),
-        "received_at": format_time(request.received_at),
+        "received_at": rfc3339(request.received_at),
         "age_s": int(request.age(now).total_seconds()),
     }
 
@@ -170,12 +132,19 @@ async def _pending(desk: Desk, args: argparse.Namespace) -> int:
             row["envelopes"] = [f"{e['id']} {e['type']}" for e in row["envelopes"]]
             row["purpose"] = row["purpose"].get("en") or row["purpose"].get("ru")
     columns = ("request_id", "requester", "officer", "recipients", "age_s", "purpose", "envelopes")
-    emit(rows, args.format, columns, "pending")
+    print_rows(rows, args.format, columns, sys.stdout, noun="pending", blank="-")
     return EXIT_OK
 
 
-def _report(result: ActionResult, fmt: str) -> int:
-    emit([result.to_dict()], fmt, ("status", "envelope_id", "detail"), "action")
+def _report(result: ActionResult, fmt: Format) -> int:
+    print_rows(
+        [result.to_dict()],
+        fmt,
+        ("status", "envelope_id", "detail"),
+        sys.stdout,
+        noun="action",
+        blank="-",
+    )
     if result.ok:
         return EXIT_OK
     return EXIT_REFUSED if result.status == "refused" else EXIT_FAILED

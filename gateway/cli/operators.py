@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import cast
 
-from gateway.cli.desk import add_format, emit
-from gateway.cli.replay import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from gateway.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from gateway.cli.output import add_format_argument, print_rows
 from gateway.config import load_config
 from gateway.desk.accounts import ROLES, AccountError, OperatorAccounts, Role
 
@@ -37,7 +37,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     remove.set_defaults(handler=_remove)
     listing = sub.add_parser("list", help="operator accounts and their roles")
     _config(listing)
-    add_format(listing)
+    add_format_argument(listing)
     listing.set_defaults(handler=_list)
 
 
@@ -81,5 +81,7 @@ def _list(args: argparse.Namespace) -> int:
         {"name": op.name, "roles": sorted(op.roles), "officer": op.officer}
         for op in _accounts(args).load().values()
     ]
-    emit(rows, args.format, ("name", "roles", "officer"), "operators")
+    print_rows(
+        rows, args.format, ("name", "roles", "officer"), sys.stdout, noun="operators", blank="-"
+    )
     return EXIT_OK

@@ -12,7 +12,7 @@ import asyncio
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ import aiormq
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
-from gateway.archive import ArchiveStore, Record, SearchFilter, open_archive
-from gateway.archive.records import format_time
+from gateway.archive import ArchiveStore, Record, SearchFilter
+from gateway.cli import EXIT_FAILED, EXIT_OK
+from gateway.cli.archive_access import with_archive
 from gateway.cli.filters import add_record_filters
 from gateway.cli.output import Format, add_format_argument, print_rows
 from gateway.config import ConfigError, GatewayConfig, load_config
@@ -43,11 +44,9 @@ from gateway.replay import (
     result_of,
     summary,
 )
+from gateway.stamping import rfc3339
 from gateway.tls import local_endpoint
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 DEFAULT_TIMEOUT_S = 30.0
 
 
@@ -109,24 +108,6 @@ def run_command(
             return EXIT_FAILED
 
     return run
-
-
-def existing_archive(config: GatewayConfig) -> str:
-    """The archive URL; operator commands read it, so a mistyped path must not create one."""
-    url = config.archive.url
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
-        raise ConfigError(f"no archive file at {url[len(prefix) :]}")
-    return url
-
-
-async def with_archive(config: GatewayConfig, use: Callable[[ArchiveStore], Awaitable[int]]) -> int:
-    store = open_archive(existing_archive(config))
-    try:
-        await store.open()
-        return await use(store)
-    finally:
-        await store.close()
 
 
 async def records_for_id(store: ArchiveStore, ident: str) -> list[Record]:
@@ -202,14 +183,14 @@ async def _replay(args: argparse.Namespace) -> int:
         answered = await send_plan(config, plan, rate=args.rate, timeout=args.timeout, fmt=fmt)
         return EXIT_OK if answered and not unknown else EXIT_FAILED
 
-    return await with_archive(config, plan_from)
+    return await with_archive(config.archive.url, plan_from)
 
 
 def _row(record: Record, action: str, **extra: Any) -> dict[str, Any]:
     return {
         "action": action,
         "seq": record.seq,
-        "recorded_at": format_time(record.recorded_at),
+        "recorded_at": rfc3339(record.recorded_at),
         "kind": record.kind,
         "outcome": record.outcome,
         "type": record.type,

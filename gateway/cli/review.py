@@ -15,15 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.archive import ArchiveStore, Record
-from gateway.archive.records import format_time
-from gateway.cli.replay import (
-    DEFAULT_TIMEOUT_S,
-    EXIT_FAILED,
-    EXIT_OK,
-    positive_float,
-    run_command,
-    with_archive,
-)
+from gateway.cli import EXIT_FAILED, EXIT_OK
+from gateway.cli.archive_access import with_archive
+from gateway.cli.replay import DEFAULT_TIMEOUT_S, positive_float, run_command
 from gateway.config import load_config
 from gateway.control_client import Answer, ControlClient
 from gateway.operator_views import table
@@ -37,6 +31,7 @@ from gateway.review_ops import (
     release,
     show_held,
 )
+from gateway.stamping import rfc3339
 from gateway.tls import local_endpoint
 
 FORMATS = ("table", "json")
@@ -86,7 +81,7 @@ def _held_json(held: HeldSubmission) -> dict[str, Any]:
     r = held.record
     return {
         "seq": r.seq,
-        "recorded_at": format_time(r.recorded_at),
+        "recorded_at": rfc3339(r.recorded_at),
         "message_id": r.message_id,
         "system": r.system,
         "type": r.type,
@@ -104,7 +99,7 @@ def _held_json(held: HeldSubmission) -> dict[str, Any]:
 def _step_json(record: Record) -> dict[str, Any]:
     return {
         "seq": record.seq,
-        "recorded_at": format_time(record.recorded_at),
+        "recorded_at": rfc3339(record.recorded_at),
         "outcome": record.outcome,
         "envelope_id": record.envelope_id,
         "reason": record.reason,
@@ -121,7 +116,7 @@ def held_rows(held: list[HeldSubmission]) -> list[tuple[str, ...]]:
         rows.append(
             (
                 str(h.record.seq),
-                format_time(h.record.recorded_at),
+                rfc3339(h.record.recorded_at),
                 h.record.type or "-",
                 h.record.recipient or "-",
                 h.officer or "-",
@@ -155,7 +150,7 @@ def view_lines(view: HeldView) -> list[str]:
         lines += _indented(item.envelope)
     lines.append(f"review steps: {len(view.history)}")
     lines += [
-        f"  seq {r.seq} {format_time(r.recorded_at)} {r.outcome}: {r.detail or r.reason or ''}"
+        f"  seq {r.seq} {rfc3339(r.recorded_at)} {r.outcome}: {r.detail or r.reason or ''}"
         for r in view.history
     ]
     return lines
@@ -184,7 +179,7 @@ def _print_json(value: Any) -> None:
 
 
 async def _read(args: argparse.Namespace, use: Callable[[ArchiveStore], Awaitable[int]]) -> int:
-    return await with_archive(load_config(args.config), use)
+    return await with_archive(load_config(args.config).archive.url, use)
 
 
 async def _list(args: argparse.Namespace) -> int:
@@ -226,7 +221,7 @@ async def _decide(args: argparse.Namespace) -> int:
         found.extend([record] if record is not None else [])
         return EXIT_OK
 
-    await with_archive(config, lookup)
+    await with_archive(config.archive.url, lookup)
     if not found:
         print(f"gateway review: no held submission {args.id!r}", file=sys.stderr)
         return EXIT_FAILED

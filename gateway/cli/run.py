@@ -17,13 +17,14 @@ import contextlib
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import topology
 from gateway.broker_errors import BROKER_ERRORS, describe_broker_error, is_refusal
+from gateway.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE
 from gateway.config import GatewayConfig, load_config
 from gateway.files import UnsafeFileError
 from gateway.keys import KeyFileError
@@ -32,10 +33,6 @@ from gateway.service import Gateway
 from gateway.tls import local_endpoint
 
 log = structlog.get_logger(__name__)
-
-EXIT_CONFIG: Final = 2
-EXIT_REFUSED: Final = 3
-EXIT_UNAVAILABLE: Final = 4
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,10 +64,10 @@ def _stopped_by(
         asyncio.run(work())
     except KeyFileError as exc:
         print(f"gateway {command}: {exc} (keys.signing_key in the config)", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     except UnsafeFileError as exc:
         print(f"gateway {command}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     except SQLAlchemyError as exc:
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         print(

@@ -12,7 +12,6 @@ import aiohttp_session
 import jinja2
 from aiohttp import web
 
-from gateway.archive.records import format_time
 from gateway.config import ConsoleConfig
 from gateway.console.overview import LiveStatusSource
 from gateway.console.replays import add_replay_routes
@@ -30,6 +29,7 @@ from gateway.desk.accounts import OperatorAccounts
 from gateway.desk.operations import Desk
 from gateway.keys import Keyring
 from gateway.operator_views import missing_consents
+from gateway.stamping import rfc3339
 
 STATIC = Path(__file__).parent / "static"
 
@@ -76,7 +76,7 @@ def setup_console(app: web.Application, console: Console, *, https: bool) -> Non
         autoescape=jinja2.select_autoescape(["html"]),
         context_processors=[_page_context],
     )
-    env.filters["time"] = format_time
+    env.filters["time"] = rfc3339
     env.filters["age"] = format_age
     env.filters["providers"] = missing_providers
     app.router.add_static("/static", STATIC)

@@ -23,7 +23,7 @@ import aio_pika
 import structlog
 
 from contracts import ContractError, parse_submission
-from gateway import topology
+from contracts.amqp import QUARANTINE_QUEUE
 from gateway.archive import ArchiveStore, Entry, Record, SearchFilter
 from gateway.cli.replay import released, select_records
 from gateway.config import GatewayConfig
@@ -314,7 +314,7 @@ class Desk:
         if record.message_id is None:
             return
         removed = await remove_held(
-            local_endpoint(self.config), topology.QUARANTINE, record.message_id
+            local_endpoint(self.config), QUARANTINE_QUEUE, record.message_id
         )
         log.info("desk.unheld", seq=record.seq, copies=removed)
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.archive import Record
-from gateway.archive.records import format_time
+from gateway.stamping import rfc3339
 
 DECISION = "consent.decision"
 REVOCATION = "consent.revocation"
@@ -202,13 +202,13 @@ def grant_body(request: PendingRequest, choice: GrantChoice, now: datetime) -> d
     if extra:
         raise ScopeError("recipients the request did not name: " + ", ".join(extra))
     if choice.expires_at is not None and choice.expires_at <= now:
-        raise ScopeError(f"expiry {format_time(choice.expires_at)} is not in the future")
+        raise ScopeError(f"expiry {rfc3339(choice.expires_at)} is not in the future")
     return {
         "request_id": request.request_id,
         "decision": "granted",
         "scope": _granted_scope(request, choice),
         "recipients": list(dict.fromkeys(recipients)),
-        "expires_at": format_time(choice.expires_at) if choice.expires_at else None,
+        "expires_at": rfc3339(choice.expires_at) if choice.expires_at else None,
         "conditions": {"en": choice.conditions} if choice.conditions else None,
     }
 

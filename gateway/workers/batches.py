@@ -82,10 +82,6 @@ class Batcher:
     def pending(self) -> int:
         return self._queue.qsize()
 
-    def drop_pending(self) -> None:
-        while not self._queue.empty():
-            self._queue.get_nowait()
-
     async def next_batch(self) -> list[AbstractIncomingMessage]:
         """Wait for one message, then take what else arrives within the linger time."""
         batch = [await self._queue.get()]

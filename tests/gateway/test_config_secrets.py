@@ -23,10 +23,10 @@ def test_a_counterparty_key_is_overridden_by_list_index(
     config_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GATEWAY_COUNTERPARTIES__1__URL", "amqps://other@broker-c:5671/party-c")
-    monkeypatch.setenv("GATEWAY_COUNTERPARTIES__0__EXCHANGE", "gw.inbound.cica")
+    monkeypatch.setenv("GATEWAY_COUNTERPARTIES__0__REVIEW", "always")
     config = load_config(config_path)
     assert config.counterparties[1].url == "amqps://other@broker-c:5671/party-c"
-    assert config.counterparties[0].exchange == "gw.inbound.cica"
+    assert config.counterparties[0].review == "always"
     # Everything else of the file is kept.
     assert config.counterparties[0].url.startswith("amqps://cica-peer:")
     assert config.counterparties[1].tls is not None

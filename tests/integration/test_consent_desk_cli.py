@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from gateway import topology
-from gateway.archive.records import format_time
 from gateway.cli import main
+from gateway.stamping import rfc3339
 from tests.integration.conftest import Network
 from tests.integration.consent_scene import ConsentScene, cica_shares
 from tests.support.broker import Vhost
@@ -65,7 +65,7 @@ async def test_the_cli_answers_requests_and_clears_the_quarantine(
     assert code == 3
     assert "UNODC" in refused["detail"]
 
-    expires = format_time(datetime.now(UTC) + timedelta(days=7))
+    expires = rfc3339(datetime.now(UTC) + timedelta(days=7))
     grant = ["consent", "grant", request_id, "--expires", expires, "--officer", "lo-a"]
     code, [granted] = await cli(capsys, scene, "CICA", *grant)
     assert code == 0, granted

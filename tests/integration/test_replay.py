@@ -19,12 +19,12 @@ import pytest
 
 from gateway import topology
 from gateway.archive import ArchiveStore, Record, SearchFilter
-from gateway.archive.records import format_time
 from gateway.cli import main
 from gateway.client import user_from_url
 from gateway.control_client import ControlClient
 from gateway.replay import release_request
 from gateway.service import Gateway
+from gateway.stamping import rfc3339
 from gateway.tls import local_endpoint
 from tests.integration.conftest import Network
 from tests.support.broker import Collector, Vhost
@@ -102,9 +102,9 @@ async def test_a_replay_of_a_time_window_redelivers_exactly_those_messages(
         "--config",
         config_of(network, "SCO-RATS"),
         "--since",
-        format_time(since),
+        rfc3339(since),
         "--until",
-        format_time(until),
+        rfc3339(until),
         "--target",
         "deliver",
     )

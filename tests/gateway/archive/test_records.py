@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from gateway.archive.records import (
     Entry,
     Record,
-    format_time,
     parse_time,
     record_from_json,
     record_to_json,
 )
+from gateway.stamping import rfc3339
 
 from .helpers import T0
 
@@ -45,7 +45,7 @@ def test_naive_times_are_refused() -> None:
 
 
 def test_time_format_is_fixed_width_utc() -> None:
-    assert format_time(T0) == "2026-03-01T12:00:00.000000Z"
+    assert rfc3339(T0) == "2026-03-01T12:00:00.000000Z"
     assert parse_time("2026-03-01T14:00:00+02:00") == T0
     assert parse_time("2026-03-01T12:00") == T0
 
