@@ -26,8 +26,8 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.amqp import OPERATOR_SYSTEM
 from gateway import outgoing, topology
-from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
-from gateway.archive import Appended, ArchiveStore, Entry, Record
+from gateway.amqp import PublishRefused, StaleBatch
+from gateway.archive import Appended, Entry, Record
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring
 from gateway.metrics import GatewayMetrics
@@ -63,8 +63,10 @@ from gateway.replay import (
 )
 from gateway.stamping import new_envelope_id
 from gateway.workers.batches import Batcher
-from gateway.workers.outbound import RETRY_DELAYS_S, Item, entry_for, held_status, submission_key
+from gateway.workers.outbound import Item, entry_for, held_status, submission_key
 from gateway.workers.outcomes import Outcome, Send
+from gateway.workers.ports import Archive, Channel, Publisher
+from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy, until_sent
 from gateway.workers.review import ReviewDecider
 
 log = structlog.get_logger(__name__)
@@ -95,9 +97,9 @@ class ControlWorker:
         *,
         party: str,
         gateway_user: str,
-        channel: TransactionalChannel,
-        publishers: Mapping[str, ConfirmingPublisher],
-        archive: ArchiveStore,
+        channel: Channel,
+        publishers: Mapping[str, Publisher],
+        archive: Archive,
         metrics: GatewayMetrics,
         own_keys: Keyring,
         max_envelope_age: timedelta,
@@ -106,6 +108,7 @@ class ControlWorker:
         on_state_lost: Callable[[], Any],
         prepare: Callable[[], Awaitable[None]],
         review_roles: Collection[str] = ("liaison officer",),
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._party = party
         self._user = gateway_user
@@ -119,6 +122,7 @@ class ControlWorker:
         self._inbound_context = inbound_context
         self._on_state_lost = on_state_lost
         self._prepare = prepare
+        self._retry = retry
         self._review = ReviewDecider(
             party=party,
             gateway_user=gateway_user,
@@ -133,9 +137,10 @@ class ControlWorker:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> None:
+    async def run(self, *, burst: bool = False) -> None:
+        """Consume gw.control until stopped; in ``burst`` mode, return once nothing is waiting."""
         await self._channel.consume(topology.CONTROL, self._batcher.on_message)
-        while (batch := await self._batcher.next_batch_or(self._stopping)) is not None:
+        while (batch := await self._batcher.next_batch_or(self._stopping, burst=burst)) is not None:
             for message in batch:
                 await self.process(message)
 
@@ -160,7 +165,7 @@ class ControlWorker:
             log.exception("control.failed", message_id=message.message_id)
             self._on_state_lost()
             await self._give_back(message)
-            await asyncio.sleep(RETRY_DELAYS_S[1])
+            await asyncio.sleep(self._retry.failed_request_s)
             return
         try:
             await self._channel.commit(outcome.effects, message)
@@ -603,21 +608,18 @@ class ControlWorker:
         )
         frame = replace(frame, headers=dict(send.headers))
         publisher = self._publishers[send.recipient]
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S, *([5.0] * 10_000))):
-            if self._stopping.is_set() and attempt > 0:
-                return False
-            await asyncio.sleep(delay)
-            try:
-                await publisher.publish_all([frame])
-                return True
-            except PublishRefused as exc:
-                log.warning(
-                    "control.counterparty_unavailable",
-                    recipient=send.recipient,
-                    attempt=attempt,
-                    error=str(exc),
-                )
-        return False
+
+        def refused(attempt: int, exc: PublishRefused) -> None:
+            log.warning(
+                "control.counterparty_unavailable",
+                recipient=send.recipient,
+                attempt=attempt,
+                error=str(exc),
+            )
+
+        return await until_sent(
+            lambda: publisher.publish_all([frame]), self._retry, self._stopping, refused
+        )
 
     async def _give_back(self, message: AbstractIncomingMessage) -> None:
         try:
