@@ -4,7 +4,7 @@ state: CICA submits to SCO-RATS (outbound), SCO-RATS receives from CICA (inbound
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,9 +16,11 @@ from gateway.inbound import InboundContext
 from gateway.keys import Keyring
 from gateway.metrics import GatewayMetrics
 from gateway.outbound import OutboundContext
+from gateway.replay import ControlRequest
 from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
 from gateway.workers.batches import Batcher, RoundRobin
+from gateway.workers.control import ControlWorker
 from gateway.workers.inbound import InboundWorker
 from gateway.workers.outbound import OutboundWorker
 from gateway.workers.ports import Decisions
@@ -31,6 +33,7 @@ from tests.support.parties import share
 NO_WAIT = RetryPolicy(hold_s=(0.0,), forward_s=(0.0,), copies_s=(0.0,), failed_request_s=0.0)
 TODAYS = Decisions()
 MAX_ATTEMPTS = 3
+GATEWAY_USER = "gw-cica"
 MAX_BYTES = 64 * 1024
 _START = datetime.now(UTC) - timedelta(days=1)
 CICA_KEY = new_key("CICA", "CICA-test-1", start=_START)
@@ -82,14 +85,10 @@ class Rig:
         self.state_lost.append(True)
 
 
-def outbound(
-    *messages: FakeMessage,
-    archive: FakeArchive | None = None,
-    peer: FakePublisher | None = None,
-    channel: FakeChannel | None = None,
-    decisions: Decisions = TODAYS,
-) -> tuple[OutboundWorker, Rig]:
-    """CICA's outbound worker on gw.submit holding ``messages``; lo-0001 accredited at SCO-RATS."""
+def cica_rig(
+    channel: FakeChannel, archive: FakeArchive | None, peer: FakePublisher | None
+) -> tuple[Rig, Callable[[datetime], OutboundContext]]:
+    """CICA's side, lo-0001 accredited at SCO-RATS, and its outbound context at a time."""
     state = PartyState("CICA")
     state.sent(
         assignment_envelope(CICA_KEY, "lo-0001", recipient="SCO-RATS", created_at=_START),
@@ -97,14 +96,12 @@ def outbound(
         _START,
     )
     rig = Rig(
-        channel or FakeChannel(*messages),
+        channel,
         peer or FakePublisher(),
         archive or FakeArchive(),
         state,
         metrics("CICA", "SCO-RATS"),
     )
-    if channel is not None:
-        channel.ready.extend(messages)
 
     def context(now: datetime) -> OutboundContext:
         return OutboundContext(
@@ -119,6 +116,20 @@ def outbound(
             third_parties=frozenset(),
         )
 
+    return rig, context
+
+
+def outbound(
+    *messages: FakeMessage,
+    archive: FakeArchive | None = None,
+    peer: FakePublisher | None = None,
+    channel: FakeChannel | None = None,
+    decisions: Decisions = TODAYS,
+) -> tuple[OutboundWorker, Rig]:
+    """CICA's outbound worker on gw.submit holding ``messages``."""
+    if channel is not None:
+        channel.ready.extend(messages)
+    rig, context = cica_rig(channel or FakeChannel(*messages), archive, peer)
     worker = OutboundWorker(
         party="CICA",
         channel=rig.channel,
@@ -183,3 +194,46 @@ def inbound(
         retry=NO_WAIT,
     )
     return worker, rig
+
+
+def control(
+    *messages: FakeMessage, archive: FakeArchive | None = None
+) -> tuple[ControlWorker, Rig]:
+    """CICA's control worker on gw.control holding ``messages``; CICA's inbound context
+    verifies what SCO-RATS signed."""
+    rig, context = cica_rig(FakeChannel(*messages), archive, None)
+    keyring = Keyring([RATS_KEY.public()])
+
+    def inbound_context(now: datetime) -> InboundContext:
+        return InboundContext(
+            party="CICA",
+            keyring=keyring,
+            state=rig.state,
+            now=now,
+            max_age=timedelta(hours=1),
+            max_skew=timedelta(minutes=2),
+        )
+
+    worker = ControlWorker(
+        party="CICA",
+        gateway_user=GATEWAY_USER,
+        channel=rig.channel,
+        publishers={"SCO-RATS": rig.peer},
+        archive=rig.archive,
+        metrics=rig.metrics,
+        own_keys=Keyring([CICA_KEY.public()]),
+        max_envelope_age=timedelta(hours=1),
+        outbound_context=context,
+        inbound_context=inbound_context,
+        on_state_lost=rig.lose_state,
+        prepare=_ready,
+        retry=NO_WAIT,
+    )
+    return worker, rig
+
+
+def request(body: ControlRequest | bytes, user_id: str = GATEWAY_USER) -> FakeMessage:
+    """A request on gw.control, published by ``user_id``."""
+    if isinstance(body, ControlRequest):
+        return FakeMessage(body.to_json(), message_id=body.request_id, user_id=user_id)
+    return FakeMessage(body, message_id="r-raw", user_id=user_id)
