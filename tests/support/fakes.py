@@ -92,7 +92,8 @@ class FakeChannel:
         return [message for message in messages if self.is_current(message)]
 
     def is_current(self, message: AbstractIncomingMessage) -> bool:
-        return any(message is unsettled for unsettled in self.unsettled)
+        fake = cast(FakeMessage, message)
+        return any(fake is unsettled for unsettled in self.unsettled)
 
     async def commit(
         self, outgoing: Sequence[Outgoing], ack: AbstractIncomingMessage | None
@@ -107,7 +108,8 @@ class FakeChannel:
         self.committed.extend(outgoing)
         self.commits += 1
         if ack is not None:
-            upto = next(i for i, m in enumerate(self.unsettled) if m is ack) + 1
+            last = cast(FakeMessage, ack)
+            upto = next(i for i, m in enumerate(self.unsettled) if m is last) + 1
             self.acked += self.unsettled[:upto]
             del self.unsettled[:upto]
 

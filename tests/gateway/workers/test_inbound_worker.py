@@ -18,8 +18,8 @@ from tests.gateway.workers.rigs import MAX_ATTEMPTS, RATS_KEY, frame, from_cica,
 from tests.support.fakes import FakeArchive, FakeChannel, FakeMessage
 
 
-def delivered(channel: FakeChannel) -> list[str | None]:
-    return [item.message_id for item in channel.to(topology.DELIVER)]
+def delivered(channel: FakeChannel) -> list[str]:
+    return [str(item.message_id) for item in channel.to(topology.DELIVER)]
 
 
 def receipted(envelopes: list[dict[str, Any]]) -> list[str]:
