@@ -40,7 +40,6 @@ from gateway.outbound import (
     Rejected,
     decide_submission,
 )
-from gateway.outgoing import Outgoing
 from gateway.replay import (
     MALFORMED,
     REVIEW_ACTIONS,
@@ -63,6 +62,7 @@ from gateway.replay import (
 )
 from gateway.stamping import new_envelope_id
 from gateway.workers.batches import Batcher
+from gateway.workers.held_copies import quarantine_copy, rejected_copy
 from gateway.workers.outbound import Item, entry_for, held_status, submission_key
 from gateway.workers.outcomes import Outcome, Send
 from gateway.workers.ports import Archive, Channel, Publisher
@@ -70,25 +70,6 @@ from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy, until_sent
 from gateway.workers.review import ReviewDecider
 
 log = structlog.get_logger(__name__)
-
-
-def _quarantine_copy(
-    body: bytes, message_id: str | None, blocked: ResendBlocked | Blocked
-) -> Outgoing:
-    route = blocked.route
-    return outgoing.held_copy(
-        topology.QUARANTINE,
-        body,
-        reason=route.reason or "consent.missing",
-        detail=route.detail,
-        message_id=message_id,
-        content_type=topology.JSON_CONTENT_TYPE,
-        extra={
-            "x-gw-providers": ",".join(sorted(route.providers)),
-            "x-gw-missing": json.dumps([list(m) for m in route.missing]),
-            "x-gw-matched": ",".join(route.matched),
-        },
-    )
 
 
 class ControlWorker:
@@ -340,7 +321,12 @@ class ControlWorker:
                 reason=route.reason,
                 detail=route.detail,
             )
-            copy = _quarantine_copy(record.payload, envelope_id, result)
+            copy = quarantine_copy(
+                record.payload,
+                route,
+                message_id=envelope_id,
+                content_type=topology.JSON_CONTENT_TYPE,
+            )
             copy = replace(copy, headers={**copy.headers, **replay_header(request.seq)})
             event = answer(
                 "blocked",
@@ -474,7 +460,9 @@ class ControlWorker:
                 reason=route.reason,
                 detail=route.detail,
             )
-            copy = _quarantine_copy(delivery.body, rid, decision)
+            copy = quarantine_copy(
+                delivery.body, route, message_id=rid, content_type=topology.JSON_CONTENT_TYPE
+            )
             return Outcome("blocked", entries=[entry], effects=[copy, event])
         event = answer(
             "rejected",
@@ -486,14 +474,13 @@ class ControlWorker:
             reason=decision.reason,
             detail=decision.detail,
         )
-        copy = outgoing.held_copy(
-            topology.REJECTED,
+        copy = rejected_copy(
             delivery.body,
             reason=decision.reason,
             detail=decision.detail,
             message_id=rid,
             content_type=topology.JSON_CONTENT_TYPE,
-            extra={"x-gw-system": OPERATOR_SYSTEM, "x-gw-stage": "submission"},
+            system=OPERATOR_SYSTEM,
         )
         return Outcome("rejected", entries=[entry], effects=[copy, event])
 
@@ -582,16 +569,20 @@ class ControlWorker:
         if record.outcome != outcome:
             # It moves from one holding queue to the other: the copy goes where it now belongs.
             copy = (
-                _quarantine_copy(record.payload, record.message_id, decision)
+                quarantine_copy(
+                    record.payload,
+                    decision.route,
+                    message_id=record.message_id,
+                    content_type=topology.JSON_CONTENT_TYPE,
+                )
                 if isinstance(decision, Blocked)
-                else outgoing.held_copy(
-                    topology.REJECTED,
+                else rejected_copy(
                     record.payload,
                     reason=reason,
                     detail=detail,
                     message_id=record.message_id,
                     content_type=topology.JSON_CONTENT_TYPE,
-                    extra={"x-gw-system": record.system or "", "x-gw-stage": "submission"},
+                    system=record.system,
                 )
             )
             effects.insert(0, copy)

@@ -47,6 +47,7 @@ from gateway.provenance import known_from_envelope
 from gateway.review import held_headers
 from gateway.stamping import new_envelope_id
 from gateway.workers.batches import Batcher, Hold, delivery_attempt
+from gateway.workers.held_copies import quarantine_copy, rejected_copy
 from gateway.workers.ports import Archive, Channel, DecideSubmission, Publisher
 from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy, until_sent
 
@@ -403,19 +404,12 @@ class OutboundWorker:
                 route = decision.route
                 detail = route.detail
                 effects.append(
-                    outgoing.held_copy(
-                        topology.QUARANTINE,
+                    quarantine_copy(
                         d.body,
-                        reason=route.reason or "consent.missing",
-                        detail=detail,
+                        route,
                         message_id=d.message_id,
                         content_type=d.content_type,
-                        extra={
-                            "x-gw-system": d.user_id or "",
-                            "x-gw-providers": ",".join(sorted(route.providers)),
-                            "x-gw-missing": json.dumps([list(m) for m in route.missing]),
-                            "x-gw-matched": ",".join(route.matched),
-                        },
+                        system=d.user_id or "",
                     )
                 )
                 effects.append(
@@ -452,14 +446,13 @@ class OutboundWorker:
                 )
             elif isinstance(decision, Rejected):
                 effects.append(
-                    outgoing.held_copy(
-                        topology.REJECTED,
+                    rejected_copy(
                         d.body,
                         reason=decision.reason,
                         detail=decision.detail,
                         message_id=d.message_id,
                         content_type=d.content_type,
-                        extra={"x-gw-system": d.user_id or "", "x-gw-stage": "submission"},
+                        system=d.user_id,
                     )
                 )
                 effects.append(
