@@ -3,6 +3,7 @@ state: CICA submits to SCO-RATS (outbound), SCO-RATS receives from CICA (inbound
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 from contracts import encode_frame
 from contracts.registry import all_specs
 from gateway import topology
+from gateway.archive.records import Entry
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring
 from gateway.metrics import GatewayMetrics
@@ -22,12 +24,13 @@ from gateway.state import PartyState
 from gateway.workers.batches import Batcher, RoundRobin
 from gateway.workers.control import ControlWorker
 from gateway.workers.inbound import InboundWorker
-from gateway.workers.outbound import OutboundWorker
+from gateway.workers.outbound import OutboundWorker, submission_key
 from gateway.workers.ports import Decisions
 from gateway.workers.retry import RetryPolicy
 from tests.gateway.trust_helpers import assignment_envelope, new_key, signed
 from tests.support.fakes import FakeArchive, FakeChannel, FakeMessage, FakePublisher
 from tests.support.parties import share
+from tests.support.waiting import wait_until
 
 # No waiting between attempts: a test of a retry runs in milliseconds.
 NO_WAIT = RetryPolicy(hold_s=(0.0,), forward_s=(0.0,), copies_s=(0.0,), failed_request_s=0.0)
@@ -237,3 +240,35 @@ def request(body: ControlRequest | bytes, user_id: str = GATEWAY_USER) -> FakeMe
     if isinstance(body, ControlRequest):
         return FakeMessage(body.to_json(), message_id=body.request_id, user_id=user_id)
     return FakeMessage(body, message_id="r-raw", user_id=user_id)
+
+
+def sent_by_another_replica(system: str, message_id: str) -> tuple[dict[str, Any], Entry]:
+    """An envelope another replica of CICA's gateway sent for ``system``'s ``message_id``, and
+    the archive entry with which it claimed the submission."""
+    theirs = from_cica("From the other replica.")
+    claim = Entry(
+        kind="envelope.out",
+        outcome="sent",
+        occurred_at=datetime.now(UTC),
+        payload=json.dumps(theirs).encode(),
+        message_id=message_id,
+        system=system,
+        envelope_id=theirs["id"],
+        type=theirs["type"],
+        provider="CICA",
+        recipient="SCO-RATS",
+        dedup_key=submission_key(system, message_id),
+    )
+    return theirs, claim
+
+
+async def stopped_while_unreachable(
+    worker: OutboundWorker | ControlWorker, peer: FakePublisher
+) -> None:
+    """Run ``worker`` with its counterparty unreachable until it has tried three times, then
+    stop it and wait until it has returned."""
+    peer.unreachable = True
+    running = asyncio.ensure_future(worker.run(burst=True))
+    await wait_until(lambda: peer.attempts >= 3, timeout=5, interval=0.001)
+    worker.stop()
+    await asyncio.wait_for(running, 5)

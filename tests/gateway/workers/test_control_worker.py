@@ -3,7 +3,6 @@ request held or given back while the archive or the counterparty is unavailable.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -17,12 +16,16 @@ from gateway.replay import (
     replay_request,
     submit_request,
 )
-from gateway.workers.outbound import submission_key
 from tests.gateway.trust_helpers import signed
-from tests.gateway.workers.rigs import CICA_KEY, RATS_KEY, control, request
+from tests.gateway.workers.rigs import (
+    RATS_KEY,
+    control,
+    request,
+    sent_by_another_replica,
+    stopped_while_unreachable,
+)
 from tests.support.fakes import FakeArchive, FakeChannel
 from tests.support.parties import share
-from tests.support.waiting import wait_until
 
 
 def answers(channel: FakeChannel) -> list[tuple[str, str, str | None]]:
@@ -141,11 +144,7 @@ async def test_a_request_failing_on_the_archive_goes_back_and_succeeds_when_rede
 async def test_a_stopping_worker_gives_back_a_request_it_could_not_send() -> None:
     message = submit("r-1", "Nobody home.")
     worker, rig = control(message)
-    rig.peer.unreachable = True
-    running = asyncio.ensure_future(worker.run(burst=True))
-    await wait_until(lambda: rig.peer.attempts >= 3, timeout=5, interval=0.001)
-    worker.stop()
-    await asyncio.wait_for(running, 5)
+    await stopped_while_unreachable(worker, rig.peer)
 
     assert rig.channel.given_back == [message]
     assert rig.channel.commits == 0
@@ -154,28 +153,10 @@ async def test_a_stopping_worker_gives_back_a_request_it_could_not_send() -> Non
 
 
 async def test_a_claim_another_replica_took_meanwhile_sends_its_envelope_instead() -> None:
-    theirs = signed(
-        CICA_KEY,
-        body=share("SCO-RATS", "From the other replica.")["body"],
-        created_at=datetime.now(UTC),
-    )
     message = submit("r-1", "Ours.")
     worker, rig = control(message)
-    rig.archive.racing = [
-        Entry(
-            kind="envelope.out",
-            outcome="sent",
-            occurred_at=datetime.now(UTC),
-            payload=json.dumps(theirs).encode(),
-            message_id="r-1",
-            system="operator",
-            envelope_id=theirs["id"],
-            type=theirs["type"],
-            provider="CICA",
-            recipient="SCO-RATS",
-            dedup_key=submission_key("operator", "r-1"),
-        )
-    ]
+    theirs, claim = sent_by_another_replica("operator", "r-1")
+    rig.archive.racing = [claim]
     await worker.run(burst=True)
 
     assert rig.channel.given_back == [message]  # decided again, on the claim's path

@@ -4,20 +4,24 @@ batch is held, given back or partly rejected."""
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import UTC, datetime
 from typing import cast
 
 from gateway import topology
 from gateway.amqp import ConfirmingPublisher
-from gateway.archive.records import Entry
 from gateway.outbound import Delivery, OutboundContext, OutboundDecision, decide_submission
 from gateway.workers.copies import CopyKeeper
 from gateway.workers.ports import Decisions
-from tests.gateway.trust_helpers import signed
-from tests.gateway.workers.rigs import CICA_KEY, MAX_ATTEMPTS, NO_WAIT, metrics, outbound, submitted
+from tests.gateway.workers.rigs import (
+    CICA_KEY,
+    MAX_ATTEMPTS,
+    NO_WAIT,
+    metrics,
+    outbound,
+    sent_by_another_replica,
+    stopped_while_unreachable,
+    submitted,
+)
 from tests.support.fakes import FakeArchive, FakeChannel, FakeMessage, FakePublisher
-from tests.support.parties import share
 from tests.support.waiting import wait_until
 
 
@@ -105,11 +109,7 @@ async def test_an_unreachable_counterparty_is_retried_until_it_confirms() -> Non
 async def test_a_stopping_worker_gives_back_what_it_could_not_forward() -> None:
     message = submitted("Nobody home.", "m-1")
     worker, rig = outbound(message)
-    rig.peer.unreachable = True
-    running = asyncio.ensure_future(worker.run(burst=True))
-    await wait_until(lambda: rig.peer.attempts >= 3, timeout=5, interval=0.001)
-    worker.stop()
-    await asyncio.wait_for(running, 5)
+    await stopped_while_unreachable(worker, rig.peer)
 
     assert rig.channel.given_back == [message]
     assert rig.channel.acked == []
@@ -184,27 +184,9 @@ async def test_a_submission_whose_decision_keeps_failing_is_rejected_after_max_a
 
 
 async def test_a_key_claimed_by_another_replica_meanwhile_sends_that_replicas_envelope() -> None:
-    theirs = signed(
-        CICA_KEY,
-        body=share("SCO-RATS", "From the other replica.")["body"],
-        created_at=datetime.now(UTC),
-    )
     worker, rig = outbound(submitted("Ours.", "m-1"))
-    rig.archive.racing = [
-        Entry(
-            kind="envelope.out",
-            outcome="sent",
-            occurred_at=datetime.now(UTC),
-            payload=json.dumps(theirs).encode(),
-            message_id="m-1",
-            system="case-desk",
-            envelope_id=theirs["id"],
-            type=theirs["type"],
-            provider="CICA",
-            recipient="SCO-RATS",
-            dedup_key="submission:case-desk:m-1",
-        )
-    ]
+    theirs, claim = sent_by_another_replica("case-desk", "m-1")
+    rig.archive.racing = [claim]
     await worker.run(burst=True)
 
     assert [env["id"] for env in rig.peer.envelopes()] == [theirs["id"]]
