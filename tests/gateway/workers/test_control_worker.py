@@ -14,10 +14,14 @@ from gateway.replay import (
     UNAUTHORIZED,
     UNKNOWN_RECORD,
     replay_request,
+    review_refuse_request,
+    review_release_request,
     submit_request,
 )
-from tests.gateway.trust_helpers import signed
+from gateway.review import ALREADY_DECIDED, SAME_OFFICER, ReviewNeed, held_headers, review_key
+from tests.gateway.trust_helpers import NOW, assignment_envelope, signed
 from tests.gateway.workers.rigs import (
+    CICA_KEY,
     RATS_KEY,
     control,
     request,
@@ -164,3 +168,49 @@ async def test_a_claim_another_replica_took_meanwhile_sends_its_envelope_instead
     assert [env["id"] for env in rig.peer.envelopes()] == [theirs["id"]]
     assert answers(rig.channel) == [("r-1", "duplicate", "submission.duplicate")]
     assert len(rig.channel.acked) == 1
+
+
+async def test_a_held_submission_is_released_once_by_another_officer() -> None:
+    archive = FakeArchive()
+    [held] = archive.add(
+        [
+            Entry(
+                kind="submission",
+                outcome="held",
+                occurred_at=datetime.now(UTC),
+                payload=json.dumps(share("SCO-RATS", "Waits for a second pair of eyes.")).encode(),
+                message_id="m-held",
+                system="case-desk",
+                type="information.share",
+                recipient="SCO-RATS",
+                reason="review.resembles",
+                headers=held_headers(
+                    ReviewNeed("review.resembles", (), "it resembles a received envelope"),
+                    "lo-0001",
+                ),
+            )
+        ]
+    )
+    seq = held.record.seq
+    worker, rig = control(
+        request(review_release_request("r-same", seq, "lo-0001")),
+        request(review_release_request("r-ok", seq, "lo-0002")),
+        request(review_refuse_request("r-late", seq, "lo-0002", "Too late.")),
+        archive=archive,
+    )
+    rig.state.sent(
+        assignment_envelope(CICA_KEY, "lo-0002", recipient="SCO-RATS"), "assign-lo-0002", NOW
+    )
+    await worker.run(burst=True)
+
+    assert answers(rig.channel) == [
+        ("r-same", "rejected", SAME_OFFICER),
+        ("r-ok", "sent", None),
+        ("r-late", "rejected", ALREADY_DECIDED),
+    ]
+    [env] = rig.peer.envelopes()
+    assert env["originator"]["submission_id"] == "m-held"
+    assert env["body"]["text"]["en"] == "Waits for a second pair of eyes."
+    [sent] = [r for r in rig.archive.records if r.kind == "envelope.out"]
+    assert sent.dedup_key == review_key(seq)
+    assert len(rig.channel.acked) == 3
