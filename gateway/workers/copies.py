@@ -19,9 +19,10 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 
 from gateway import topology
-from gateway.amqp import ConfirmingPublisher, PublishRefused
+from gateway.amqp import PublishRefused
 from gateway.metrics import GatewayMetrics
 from gateway.outgoing import Outgoing
+from gateway.workers.ports import CopyPublisher
 from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy
 
 log = structlog.get_logger(__name__)
@@ -32,7 +33,7 @@ HELD_EXCHANGES = frozenset({topology.REJECTED, topology.QUARANTINE})
 class CopyKeeper:
     def __init__(
         self,
-        publisher: ConfirmingPublisher,
+        publisher: CopyPublisher,
         metrics: GatewayMetrics,
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:

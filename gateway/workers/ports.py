@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from gateway.archive.records import Appended, Entry, Record
 from gateway.inbound import InboundContext, InboundDecision, decide_envelope
@@ -45,6 +45,17 @@ class Publisher(Protocol):
     """Publishes to a counterparty with confirms (ConfirmingPublisher)."""
 
     async def publish_all(self, outgoing: Sequence[Outgoing], timeout: float = 30.0) -> None: ...
+
+
+class CopyPublisher(Protocol):
+    """Publishes copies for the holding queues with confirms, telling which were refused
+    (ConfirmingPublisher, as gateway.workers.copies uses it)."""
+
+    async def open(self, connection: AbstractRobustConnection) -> None: ...
+
+    async def refused(
+        self, outgoing: Sequence[Outgoing], timeout: float = 30.0
+    ) -> list[Outgoing]: ...
 
 
 class Pingable(Protocol):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from gateway import topology
 from gateway.amqp import CopyGuard, PublishRefused, StaleBatch
@@ -146,6 +146,9 @@ class FakePublisher:
         self.unreachable = False
         self.attempts = 0
         self.published: list[Outgoing] = []
+
+    async def open(self, connection: AbstractRobustConnection) -> None:
+        """Nothing to open: the fake is connected from the start."""
 
     async def refused(self, outgoing: Sequence[Outgoing], timeout: float = 30.0) -> list[Outgoing]:
         self.attempts += 1

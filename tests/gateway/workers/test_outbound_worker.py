@@ -4,10 +4,8 @@ batch is held, given back or partly rejected."""
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 
 from gateway import topology
-from gateway.amqp import ConfirmingPublisher
 from gateway.outbound import Delivery, OutboundContext, OutboundDecision, decide_submission
 from gateway.workers.copies import CopyKeeper
 from gateway.workers.ports import Decisions
@@ -135,7 +133,7 @@ async def test_bad_input_is_rejected_with_its_reason_and_the_rest_goes_on() -> N
 
 async def test_a_refused_copy_holds_the_batch_until_the_queue_takes_it() -> None:
     holding = FakePublisher(refuse=10**9)  # gw.rejected is full
-    copies = CopyKeeper(cast(ConfirmingPublisher, holding), metrics("CICA", "SCO-RATS"), NO_WAIT)
+    copies = CopyKeeper(holding, metrics("CICA", "SCO-RATS"), NO_WAIT)
     bad = FakeMessage(b"[]", message_id="m-bad", user_id="case-desk")
     worker, rig = outbound(bad, channel=FakeChannel(guard=copies))
     running = asyncio.ensure_future(worker.run(burst=True))
