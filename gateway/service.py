@@ -46,6 +46,7 @@ from gateway.workers.control import ControlWorker
 from gateway.workers.copies import CopyKeeper
 from gateway.workers.inbound import InboundWorker
 from gateway.workers.outbound import OutboundWorker
+from gateway.workers.ports import Decisions
 
 log = structlog.get_logger(__name__)
 
@@ -105,8 +106,9 @@ class FollowedArchive(ArchiveStore):
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, decisions: Decisions | None = None) -> None:
         self.config = config
+        self._decisions = decisions or Decisions()
         self.signing_key: SigningKey = load_signing_key(config.keys.signing_key)
         if self.signing_key.party != config.party:
             raise ConfigError(
@@ -195,6 +197,7 @@ class Gateway:
             prepare=self._prepare,
             max_message_bytes=self.config.limits.max_message_bytes,
             max_attempts=self.config.limits.max_attempts,
+            decide=self._decisions.submission,
         )
         inbound = InboundWorker(
             party=self.config.party,
@@ -214,6 +217,7 @@ class Gateway:
             max_message_bytes=self.config.limits.max_message_bytes,
             max_frame_envelopes=self.config.limits.max_frame_envelopes,
             max_attempts=self.config.limits.max_attempts,
+            decide=self._decisions.envelope,
         )
         control = ControlWorker(
             party=self.config.party,

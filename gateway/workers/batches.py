@@ -15,11 +15,11 @@ from typing import TypeVar
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from gateway.archive import ArchiveStore
 from gateway.ratelimit import RateLimiter
+from gateway.workers.ports import Pingable
+from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy
 
 DELIVERY_COUNT_HEADER = "x-delivery-count"
-HOLD_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
 
 _Batch = TypeVar("_Batch")
 
@@ -42,9 +42,12 @@ class Hold:
     ``max_attempts`` rounds it is given back, and the broker's delivery limit is the backstop.
     """
 
-    def __init__(self, archive: ArchiveStore, max_attempts: int) -> None:
+    def __init__(
+        self, archive: Pingable, max_attempts: int, retry: RetryPolicy = DEFAULT_RETRY
+    ) -> None:
         self._archive = archive
         self._max_attempts = max_attempts
+        self._retry = retry
         self.failures = 0
 
     async def again(self) -> bool:
@@ -52,7 +55,7 @@ class Hold:
         self.failures += 1
         if self.failures >= self._max_attempts and await self._archive_answers():
             return False
-        await asyncio.sleep(HOLD_DELAYS_S[min(self.failures, len(HOLD_DELAYS_S)) - 1])
+        await asyncio.sleep(self._retry.hold_after(self.failures))
         return True
 
     async def _archive_answers(self) -> bool:
@@ -104,9 +107,20 @@ class Batcher:
             size += len(batch[-1].body)
         return batch
 
-    async def next_batch_or(self, stopping: asyncio.Event) -> list[AbstractIncomingMessage] | None:
-        """The next batch, or None once ``stopping`` is set (what is buffered stays unacked)."""
+    async def next_batch_or(
+        self, stopping: asyncio.Event, *, burst: bool = False
+    ) -> list[AbstractIncomingMessage] | None:
+        """The next batch, or None once ``stopping`` is set (what is buffered stays unacked);
+        in ``burst`` mode also None as soon as no message is waiting (see ``drained``)."""
+        if drained(self.pending(), stopping, burst):
+            return None
         return await until_stopped(self.next_batch(), stopping)
+
+
+def drained(pending: int, stopping: asyncio.Event, burst: bool) -> bool:
+    """Whether a worker in burst mode is done: nothing waiting, or stopping. Like arq's burst
+    mode, it lets a test run a worker until what was delivered to it is handled, and return."""
+    return burst and (pending == 0 or stopping.is_set())
 
 
 async def until_stopped(next_batch: Awaitable[_Batch], stopping: asyncio.Event) -> _Batch | None:
@@ -176,8 +190,11 @@ class RoundRobin:
                 await asyncio.wait_for(self._arrived.wait(), min(waits, default=None))
 
     async def next_batch_or(
-        self, stopping: asyncio.Event
+        self, stopping: asyncio.Event, *, burst: bool = False
     ) -> tuple[str, list[AbstractIncomingMessage]] | None:
+        pending = sum(batcher.pending() for batcher in self._batchers.values())
+        if drained(pending, stopping, burst):
+            return None
         return await until_stopped(self.next_batch(), stopping)
 
     def _wait_s(self, source: str) -> float:

@@ -26,8 +26,8 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.amqp import OPERATOR_SYSTEM
 from gateway import outgoing, topology
-from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
-from gateway.archive import Appended, ArchiveStore, Entry, Record
+from gateway.amqp import PublishRefused, StaleBatch
+from gateway.archive import Appended, Entry, Record
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring
 from gateway.metrics import GatewayMetrics
@@ -40,7 +40,6 @@ from gateway.outbound import (
     Rejected,
     decide_submission,
 )
-from gateway.outgoing import Outgoing
 from gateway.replay import (
     MALFORMED,
     REVIEW_ACTIONS,
@@ -63,30 +62,14 @@ from gateway.replay import (
 )
 from gateway.stamping import new_envelope_id
 from gateway.workers.batches import Batcher
-from gateway.workers.outbound import RETRY_DELAYS_S, Item, entry_for, held_status, submission_key
+from gateway.workers.held_copies import quarantine_copy, rejected_copy
+from gateway.workers.outbound import Item, entry_for, held_status, submission_key
 from gateway.workers.outcomes import Outcome, Send
+from gateway.workers.ports import Archive, Channel, Publisher
+from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy, until_sent
 from gateway.workers.review import ReviewDecider
 
 log = structlog.get_logger(__name__)
-
-
-def _quarantine_copy(
-    body: bytes, message_id: str | None, blocked: ResendBlocked | Blocked
-) -> Outgoing:
-    route = blocked.route
-    return outgoing.held_copy(
-        topology.QUARANTINE,
-        body,
-        reason=route.reason or "consent.missing",
-        detail=route.detail,
-        message_id=message_id,
-        content_type=topology.JSON_CONTENT_TYPE,
-        extra={
-            "x-gw-providers": ",".join(sorted(route.providers)),
-            "x-gw-missing": json.dumps([list(m) for m in route.missing]),
-            "x-gw-matched": ",".join(route.matched),
-        },
-    )
 
 
 class ControlWorker:
@@ -95,9 +78,9 @@ class ControlWorker:
         *,
         party: str,
         gateway_user: str,
-        channel: TransactionalChannel,
-        publishers: Mapping[str, ConfirmingPublisher],
-        archive: ArchiveStore,
+        channel: Channel,
+        publishers: Mapping[str, Publisher],
+        archive: Archive,
         metrics: GatewayMetrics,
         own_keys: Keyring,
         max_envelope_age: timedelta,
@@ -106,6 +89,7 @@ class ControlWorker:
         on_state_lost: Callable[[], Any],
         prepare: Callable[[], Awaitable[None]],
         review_roles: Collection[str] = ("liaison officer",),
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._party = party
         self._user = gateway_user
@@ -119,6 +103,7 @@ class ControlWorker:
         self._inbound_context = inbound_context
         self._on_state_lost = on_state_lost
         self._prepare = prepare
+        self._retry = retry
         self._review = ReviewDecider(
             party=party,
             gateway_user=gateway_user,
@@ -133,9 +118,10 @@ class ControlWorker:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> None:
+    async def run(self, *, burst: bool = False) -> None:
+        """Consume gw.control until stopped; in ``burst`` mode, return once nothing is waiting."""
         await self._channel.consume(topology.CONTROL, self._batcher.on_message)
-        while (batch := await self._batcher.next_batch_or(self._stopping)) is not None:
+        while (batch := await self._batcher.next_batch_or(self._stopping, burst=burst)) is not None:
             for message in batch:
                 await self.process(message)
 
@@ -160,7 +146,7 @@ class ControlWorker:
             log.exception("control.failed", message_id=message.message_id)
             self._on_state_lost()
             await self._give_back(message)
-            await asyncio.sleep(RETRY_DELAYS_S[1])
+            await asyncio.sleep(self._retry.failed_request_s)
             return
         try:
             await self._channel.commit(outcome.effects, message)
@@ -335,7 +321,12 @@ class ControlWorker:
                 reason=route.reason,
                 detail=route.detail,
             )
-            copy = _quarantine_copy(record.payload, envelope_id, result)
+            copy = quarantine_copy(
+                record.payload,
+                route,
+                message_id=envelope_id,
+                content_type=topology.JSON_CONTENT_TYPE,
+            )
             copy = replace(copy, headers={**copy.headers, **replay_header(request.seq)})
             event = answer(
                 "blocked",
@@ -469,7 +460,9 @@ class ControlWorker:
                 reason=route.reason,
                 detail=route.detail,
             )
-            copy = _quarantine_copy(delivery.body, rid, decision)
+            copy = quarantine_copy(
+                delivery.body, route, message_id=rid, content_type=topology.JSON_CONTENT_TYPE
+            )
             return Outcome("blocked", entries=[entry], effects=[copy, event])
         event = answer(
             "rejected",
@@ -481,14 +474,13 @@ class ControlWorker:
             reason=decision.reason,
             detail=decision.detail,
         )
-        copy = outgoing.held_copy(
-            topology.REJECTED,
+        copy = rejected_copy(
             delivery.body,
             reason=decision.reason,
             detail=decision.detail,
             message_id=rid,
             content_type=topology.JSON_CONTENT_TYPE,
-            extra={"x-gw-system": OPERATOR_SYSTEM, "x-gw-stage": "submission"},
+            system=OPERATOR_SYSTEM,
         )
         return Outcome("rejected", entries=[entry], effects=[copy, event])
 
@@ -577,16 +569,20 @@ class ControlWorker:
         if record.outcome != outcome:
             # It moves from one holding queue to the other: the copy goes where it now belongs.
             copy = (
-                _quarantine_copy(record.payload, record.message_id, decision)
+                quarantine_copy(
+                    record.payload,
+                    decision.route,
+                    message_id=record.message_id,
+                    content_type=topology.JSON_CONTENT_TYPE,
+                )
                 if isinstance(decision, Blocked)
-                else outgoing.held_copy(
-                    topology.REJECTED,
+                else rejected_copy(
                     record.payload,
                     reason=reason,
                     detail=detail,
                     message_id=record.message_id,
                     content_type=topology.JSON_CONTENT_TYPE,
-                    extra={"x-gw-system": record.system or "", "x-gw-stage": "submission"},
+                    system=record.system,
                 )
             )
             effects.insert(0, copy)
@@ -603,21 +599,18 @@ class ControlWorker:
         )
         frame = replace(frame, headers=dict(send.headers))
         publisher = self._publishers[send.recipient]
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S, *([5.0] * 10_000))):
-            if self._stopping.is_set() and attempt > 0:
-                return False
-            await asyncio.sleep(delay)
-            try:
-                await publisher.publish_all([frame])
-                return True
-            except PublishRefused as exc:
-                log.warning(
-                    "control.counterparty_unavailable",
-                    recipient=send.recipient,
-                    attempt=attempt,
-                    error=str(exc),
-                )
-        return False
+
+        def refused(attempt: int, exc: PublishRefused) -> None:
+            log.warning(
+                "control.counterparty_unavailable",
+                recipient=send.recipient,
+                attempt=attempt,
+                error=str(exc),
+            )
+
+        return await until_sent(
+            lambda: publisher.publish_all([frame]), self._retry, self._stopping, refused
+        )
 
     async def _give_back(self, message: AbstractIncomingMessage) -> None:
         try:

@@ -19,20 +19,27 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 
 from gateway import topology
-from gateway.amqp import ConfirmingPublisher, PublishRefused
+from gateway.amqp import PublishRefused
 from gateway.metrics import GatewayMetrics
 from gateway.outgoing import Outgoing
+from gateway.workers.ports import CopyPublisher
+from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy
 
 log = structlog.get_logger(__name__)
 
 HELD_EXCHANGES = frozenset({topology.REJECTED, topology.QUARANTINE})
-RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
 
 
 class CopyKeeper:
-    def __init__(self, publisher: ConfirmingPublisher, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        publisher: CopyPublisher,
+        metrics: GatewayMetrics,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
         self._publisher = publisher
         self._metrics = metrics
+        self._retry = retry
         self._stopping = asyncio.Event()
 
     async def open(self, connection: AbstractRobustConnection) -> None:
@@ -56,10 +63,9 @@ class CopyKeeper:
                 self._metrics.copies_held.set(0)
                 return True
             self._refused(pending)
-            delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
             attempt += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                await asyncio.wait_for(self._stopping.wait(), self._retry.copies_after(attempt))
             if self._stopping.is_set():
                 return False
 

@@ -30,8 +30,8 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts import ContractError, FrameLimits, parse_frame
 from gateway import junk, outgoing, topology
-from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
-from gateway.archive import ArchiveStore, Entry, Record
+from gateway.amqp import PublishRefused, StaleBatch
+from gateway.archive import Entry, Record
 from gateway.checkpoints import (
     CHECKPOINT_TYPE,
     Checkpoint,
@@ -46,6 +46,8 @@ from gateway.receipts import Pending, ReceiptError, receipt_body
 from gateway.signing import sign_envelope
 from gateway.stamping import new_envelope_id, rfc3339
 from gateway.workers.batches import Hold, RoundRobin, delivery_attempt
+from gateway.workers.ports import Archive, Channel, DecideEnvelope, Publisher
+from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -126,9 +128,9 @@ class InboundWorker:
         self,
         *,
         party: str,
-        channels: Mapping[str, TransactionalChannel],
-        publishers: Mapping[str, ConfirmingPublisher],
-        archive: ArchiveStore,
+        channels: Mapping[str, Channel],
+        publishers: Mapping[str, Publisher],
+        archive: Archive,
         metrics: GatewayMetrics,
         batcher: RoundRobin,
         signing_key: SigningKey,
@@ -138,6 +140,8 @@ class InboundWorker:
         max_message_bytes: int,
         max_frame_envelopes: int,
         max_attempts: int,
+        decide: DecideEnvelope = decide_envelope,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._party = party
         self._channels = channels
@@ -153,15 +157,19 @@ class InboundWorker:
         self._max_bytes = outgoing.max_frame_bytes(max_message_bytes)
         self._frame_limits = FrameLimits(max_frame_envelopes, self._max_bytes)
         self._max_attempts = max_attempts
+        self._decide_envelope = decide
+        self._retry = retry
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> None:
+    async def run(self, *, burst: bool = False) -> None:
+        """Consume every counterparty's queue until stopped; in ``burst`` mode, return once
+        nothing is waiting."""
         for source, channel in self._channels.items():
             await channel.consume(topology.inbound_from(source), self._batcher.on_message(source))
-        while (batch := await self._batcher.next_batch_or(self._stopping)) is not None:
+        while (batch := await self._batcher.next_batch_or(self._stopping, burst=burst)) is not None:
             source, messages = batch
             # Delivery tags and the broker transaction belong to the source's own channel.
             self._channel = self._channels[source]
@@ -223,7 +231,7 @@ class InboundWorker:
         """Decide and archive the batch: the plan and the frames left to ack, or None when the
         batch was given back. While the archive is unavailable the batch is held
         unacknowledged and tried again (see Hold)."""
-        hold = Hold(self._archive, self._max_attempts)
+        hold = Hold(self._archive, self._max_attempts, self._retry)
         while True:
             try:
                 await self._prepare()
@@ -296,7 +304,7 @@ class InboundWorker:
                     # Verification is CPU work: heartbeats and the other workers run between.
                     await asyncio.sleep(0)
                 try:
-                    arrival.decision = decide_envelope(arrival.raw, ctx)
+                    arrival.decision = self._decide_envelope(arrival.raw, ctx)
                 except Exception as exc:
                     arrival.decision = self._failed(arrival, exc)
         verified = [a for a in arrivals if isinstance(a.decision, Verified)]

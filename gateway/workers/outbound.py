@@ -27,8 +27,8 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from gateway import outgoing, topology
-from gateway.amqp import ConfirmingPublisher, PublishRefused, StaleBatch, TransactionalChannel
-from gateway.archive import Appended, ArchiveStore, Entry, Record
+from gateway.amqp import PublishRefused, StaleBatch
+from gateway.archive import Appended, Entry, Record
 from gateway.consent import RouteDecision
 from gateway.metrics import GatewayMetrics
 from gateway.outbound import (
@@ -47,10 +47,11 @@ from gateway.provenance import known_from_envelope
 from gateway.review import held_headers
 from gateway.stamping import new_envelope_id
 from gateway.workers.batches import Batcher, Hold, delivery_attempt
+from gateway.workers.held_copies import quarantine_copy, rejected_copy
+from gateway.workers.ports import Archive, Channel, DecideSubmission, Publisher
+from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy, until_sent
 
 log = structlog.get_logger(__name__)
-
-RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 def delivery_of(message: AbstractIncomingMessage) -> Delivery:
@@ -157,9 +158,9 @@ class OutboundWorker:
         self,
         *,
         party: str,
-        channel: TransactionalChannel,
-        publishers: Mapping[str, ConfirmingPublisher],
-        archive: ArchiveStore,
+        channel: Channel,
+        publishers: Mapping[str, Publisher],
+        archive: Archive,
         metrics: GatewayMetrics,
         batcher: Batcher,
         context: Callable[[datetime], OutboundContext],
@@ -167,6 +168,8 @@ class OutboundWorker:
         prepare: Callable[[], Awaitable[None]],
         max_message_bytes: int,
         max_attempts: int,
+        decide: DecideSubmission = decide_submission,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         # Frames go to the exchange the counterparty keeps for this Party alone.
         self._peer_exchange = topology.inbound_from(party)
@@ -180,14 +183,17 @@ class OutboundWorker:
         self._max_frame_bytes = outgoing.max_frame_bytes(max_message_bytes)
         self._prepare = prepare
         self._max_attempts = max_attempts
+        self._decide_submission = decide
+        self._retry = retry
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> None:
+    async def run(self, *, burst: bool = False) -> None:
+        """Consume gw.submit until stopped; in ``burst`` mode, return once nothing is waiting."""
         await self._channel.consume(topology.SUBMIT, self._batcher.on_message)
-        while (batch := await self._batcher.next_batch_or(self._stopping)) is not None:
+        while (batch := await self._batcher.next_batch_or(self._stopping, burst=burst)) is not None:
             await self.process(batch)
 
     async def process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
@@ -220,7 +226,7 @@ class OutboundWorker:
         was given back. Nothing is forwarded unarchived: while the archive is unavailable the
         batch is held unacknowledged and tried again, with the derived state rebuilt from what
         the archive really holds."""
-        hold = Hold(self._archive, self._max_attempts)
+        hold = Hold(self._archive, self._max_attempts, self._retry)
         while True:
             try:
                 await self._prepare()
@@ -285,7 +291,7 @@ class OutboundWorker:
             decision: OutboundDecision | None = None
             try:
                 with self._metrics.time_stage("validate"):
-                    decision = decide_submission(item.delivery, ctx)
+                    decision = self._decide_submission(item.delivery, ctx)
                 if isinstance(decision, Accepted):
                     ctx.state.sent(decision.envelope, item.delivery.message_id or "", now)
                 item.decision = decision
@@ -349,35 +355,33 @@ class OutboundWorker:
 
     async def _forward(self, items: list[Item]) -> bool:
         frames = self._frames(items)
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S, *([5.0] * 10_000))):
-            if self._stopping.is_set() and attempt > 0:
-                return False
-            await asyncio.sleep(delay)
-            try:
-                started = time.perf_counter()
-                await asyncio.gather(
-                    *(
-                        self._publishers[recipient].publish_all(
-                            outgoing.frames(
-                                envs,
-                                max_bytes=self._max_frame_bytes,
-                                exchange=self._peer_exchange,
-                                new_id=new_envelope_id,
-                            )
+
+        async def send() -> None:
+            started = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    self._publishers[recipient].publish_all(
+                        outgoing.frames(
+                            envs,
+                            max_bytes=self._max_frame_bytes,
+                            exchange=self._peer_exchange,
+                            new_id=new_envelope_id,
                         )
-                        for recipient, envs in frames.items()
                     )
+                    for recipient, envs in frames.items()
                 )
-                self._metrics.stage_seconds.labels("confirm").observe(time.perf_counter() - started)
-                return True
-            except PublishRefused as exc:
-                log.warning(
-                    "outbound.counterparty_unavailable",
-                    recipients=sorted(frames),
-                    attempt=attempt,
-                    error=str(exc),
-                )
-        return False
+            )
+            self._metrics.stage_seconds.labels("confirm").observe(time.perf_counter() - started)
+
+        def refused(attempt: int, exc: PublishRefused) -> None:
+            log.warning(
+                "outbound.counterparty_unavailable",
+                recipients=sorted(frames),
+                attempt=attempt,
+                error=str(exc),
+            )
+
+        return await until_sent(send, self._retry, self._stopping, refused)
 
     def _local_effects(self, items: list[Item], now: datetime) -> list[Outgoing]:
         effects: list[Outgoing] = []
@@ -400,19 +404,12 @@ class OutboundWorker:
                 route = decision.route
                 detail = route.detail
                 effects.append(
-                    outgoing.held_copy(
-                        topology.QUARANTINE,
+                    quarantine_copy(
                         d.body,
-                        reason=route.reason or "consent.missing",
-                        detail=detail,
+                        route,
                         message_id=d.message_id,
                         content_type=d.content_type,
-                        extra={
-                            "x-gw-system": d.user_id or "",
-                            "x-gw-providers": ",".join(sorted(route.providers)),
-                            "x-gw-missing": json.dumps([list(m) for m in route.missing]),
-                            "x-gw-matched": ",".join(route.matched),
-                        },
+                        system=d.user_id or "",
                     )
                 )
                 effects.append(
@@ -449,14 +446,13 @@ class OutboundWorker:
                 )
             elif isinstance(decision, Rejected):
                 effects.append(
-                    outgoing.held_copy(
-                        topology.REJECTED,
+                    rejected_copy(
                         d.body,
                         reason=decision.reason,
                         detail=decision.detail,
                         message_id=d.message_id,
                         content_type=d.content_type,
-                        extra={"x-gw-system": d.user_id or "", "x-gw-stage": "submission"},
+                        system=d.user_id,
                     )
                 )
                 effects.append(

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from gateway.archive import ArchiveStore, Record
+from gateway.archive import Record
 from gateway.metrics import GatewayMetrics
 from gateway.outbound import (
     Accepted,
@@ -37,6 +37,7 @@ from gateway.review import (
 )
 from gateway.workers.outbound import Item, entry_for
 from gateway.workers.outcomes import Outcome, Send
+from gateway.workers.ports import Archive
 
 
 class ReviewDecider:
@@ -45,7 +46,7 @@ class ReviewDecider:
         *,
         party: str,
         gateway_user: str,
-        archive: ArchiveStore,
+        archive: Archive,
         metrics: GatewayMetrics,
         roles: Collection[str],
         outbound_context: Callable[[datetime], OutboundContext],

@@ -1,8 +1,8 @@
 """Poison messages: one whose processing fails every time ends in gw.rejected after a bounded
 number of attempts, and the messages around it go through (design section 5, invariant 6).
 
-No production code has a hook for this: the gateways run in-process (the ``network`` fixture)
-with the worker's decision function monkeypatched to raise for one marked message.
+The gateways run in-process (the ``network`` fixture) with a decision function passed in
+(gateway.workers.ports.Decisions) that raises for one marked message.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from gateway import topology
 from gateway.archive import SearchFilter
 from gateway.inbound import InboundContext, InboundDecision, decide_envelope
 from gateway.outbound import Delivery, OutboundContext, OutboundDecision, decide_submission
-from gateway.workers import inbound as inbound_worker
-from gateway.workers import outbound as outbound_worker
+from gateway.workers.ports import Decisions
 from tests.integration.conftest import Network
 from tests.support.broker import Vhost
 from tests.support.parties import assignment, share, submission, through_sentinel
@@ -34,15 +33,17 @@ POISON = "Poison: processing this fails every time."
 
 
 class Failure(RuntimeError):
-    """What the monkeypatched decision raises: an error nobody planned for."""
+    """What the failing decision raises: an error nobody planned for."""
 
 
-async def start_pair(network: Network, vhosts: dict[str, Vhost]) -> None:
+async def start_pair(
+    network: Network, vhosts: dict[str, Vhost], cica: Decisions, rats: Decisions
+) -> None:
     # A back-office queue for the officer's assignment too: unroutable, it would be a copy in
     # SCO-RATS's gw.rejected (the alternate exchange of gw.deliver).
     await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.liaison.assignment")
-    await network.start("CICA", max_attempts=MAX_ATTEMPTS)
-    await network.start("SCO-RATS", max_attempts=MAX_ATTEMPTS)
+    await network.start("CICA", cica, max_attempts=MAX_ATTEMPTS)
+    await network.start("SCO-RATS", rats, max_attempts=MAX_ATTEMPTS)
     desk = await network.desk("CICA")
     await desk.submit(submission("liaison.assignment", "SCO-RATS", assignment("lo-0001")))
 
@@ -54,7 +55,7 @@ def text_of(envelope: Mapping[str, Any]) -> object:
 
 
 async def test_a_submission_failing_every_time_is_rejected_after_max_attempts(
-    network: Network, vhosts: dict[str, Vhost], monkeypatch: pytest.MonkeyPatch
+    network: Network, vhosts: dict[str, Vhost]
 ) -> None:
     attempts: list[bool] = []
 
@@ -64,10 +65,9 @@ async def test_a_submission_failing_every_time_is_rejected_after_max_attempts(
             raise Failure("deciding this submission fails")
         return decide_submission(delivery, ctx)
 
-    monkeypatch.setattr(outbound_worker, "decide_submission", failing)
     rejected = await vhosts["CICA"].collect(topology.REJECTED)
     inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.information.share")
-    await start_pair(network, vhosts)
+    await start_pair(network, vhosts, Decisions(submission=failing), Decisions())
     desk = await network.desk("CICA")
     good = [await desk.submit(share("SCO-RATS", "Before the poison."))]
     await desk.submit(share("SCO-RATS", POISON), message_id="poison")
@@ -94,7 +94,7 @@ async def test_a_submission_failing_every_time_is_rejected_after_max_attempts(
 
 
 async def test_an_envelope_failing_every_time_is_rejected_and_its_frame_delivered_once(
-    network: Network, vhosts: dict[str, Vhost], monkeypatch: pytest.MonkeyPatch
+    network: Network, vhosts: dict[str, Vhost]
 ) -> None:
     attempts: list[bool] = []
 
@@ -104,10 +104,9 @@ async def test_an_envelope_failing_every_time_is_rejected_and_its_frame_delivere
             raise Failure("verifying this envelope fails")
         return decide_envelope(raw, ctx)
 
-    monkeypatch.setattr(inbound_worker, "decide_envelope", failing)
     rejected = await vhosts["SCO-RATS"].collect(topology.REJECTED)
     inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.information.share")
-    await start_pair(network, vhosts)
+    await start_pair(network, vhosts, Decisions(), Decisions(envelope=failing))
     desk = await network.desk("CICA")
     # Published together, so that the poison most likely shares a frame with good envelopes.
     texts = ["Good one.", POISON, "Good two.", "Good three."]

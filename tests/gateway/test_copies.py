@@ -6,14 +6,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import cast
 
-import pytest
-
 from gateway import outgoing, topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused
 from gateway.metrics import GatewayMetrics
 from gateway.outgoing import Outgoing
-from gateway.workers import copies
 from gateway.workers.copies import CopyKeeper
+from gateway.workers.retry import RetryPolicy
 from tests.support.waiting import wait_until
 
 
@@ -37,10 +35,11 @@ def copy(exchange: str) -> Outgoing:
     )
 
 
-def keeper() -> tuple[CopyKeeper, FullQueue, GatewayMetrics]:
+def keeper(retry: RetryPolicy | None = None) -> tuple[CopyKeeper, FullQueue, GatewayMetrics]:
     queue = FullQueue()
     metrics = GatewayMetrics("CICA", counterparties=["SCO-RATS"], message_types=[])
-    return CopyKeeper(cast(ConfirmingPublisher, queue), metrics), queue, metrics
+    keep = CopyKeeper(cast(ConfirmingPublisher, queue), metrics, retry or RetryPolicy())
+    return keep, queue, metrics
 
 
 def value(metrics: GatewayMetrics, name: str, **labels: str) -> float | None:
@@ -54,11 +53,8 @@ async def test_only_copies_for_the_holding_queues_are_guarded() -> None:
     assert not keep.guards(copy(topology.DELIVER))
 
 
-async def test_refused_copies_are_counted_held_and_offered_until_accepted(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(copies, "RETRY_DELAYS_S", (0.01,))
-    keep, queue, metrics = keeper()
+async def test_refused_copies_are_counted_held_and_offered_until_accepted() -> None:
+    keep, queue, metrics = keeper(RetryPolicy(copies_s=(0.01,)))
     publishing = asyncio.ensure_future(keep.publish([copy(topology.REJECTED)] * 2))
     await wait_until(lambda: len(queue.offers) >= 3, timeout=2, interval=0.005)
     assert value(metrics, "gateway_copies_held") == 1

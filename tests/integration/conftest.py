@@ -10,6 +10,7 @@ import pytest
 
 from gateway import topology
 from gateway.config import LimitsConfig
+from gateway.workers.ports import Decisions
 from tests.support.broker import Vhost
 from tests.support.parties import PARTIES, Desk, RunningParty, make_keys, write_config
 from tests.support.services import ADMIN_URL, RABBITMQ, require
@@ -58,10 +59,14 @@ class Network:
         self.parties[party] = RunningParty(party, path)
         return path
 
-    async def start(self, party: str, **limits: Any) -> RunningParty:
+    async def start(
+        self, party: str, decisions: Decisions | None = None, **limits: Any
+    ) -> RunningParty:
         if party not in self.parties or limits:
             self.configure(party, **limits)
         running = self.parties[party]
+        if decisions is not None:
+            running.decisions = decisions
         await running.start()
         return running
 

@@ -24,6 +24,7 @@ from gateway import topology
 from gateway.config import GatewayConfig, load_config
 from gateway.keys import generate_key_pair
 from gateway.service import Gateway
+from gateway.workers.ports import Decisions
 from tests.support.broker import Collector
 
 # GW_TEST_VHOST_PREFIX lets several test runs share one broker without touching each other's
@@ -274,13 +275,14 @@ class RunningParty:
     party: str
     config_path: Path
     gateway: Gateway | None = None
+    decisions: Decisions | None = None  # other decision functions, for fault tests
 
     @property
     def config(self) -> GatewayConfig:
         return load_config(self.config_path)
 
     async def start(self) -> Gateway:
-        self.gateway = Gateway(self.config)
+        self.gateway = Gateway(self.config, self.decisions)
         await self.gateway.start()
         return self.gateway
 

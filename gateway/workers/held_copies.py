@@ -1,0 +1,57 @@
+"""The copies a refused submission leaves in gw.quarantine and gw.rejected, built in one place
+for the outbound and the control worker (pure: plain data, published by the caller)."""
+
+from __future__ import annotations
+
+import json
+
+from gateway import outgoing, topology
+from gateway.consent import RouteDecision
+from gateway.outgoing import Outgoing
+
+
+def quarantine_copy(
+    body: bytes,
+    route: RouteDecision,
+    *,
+    message_id: str | None,
+    content_type: str | None,
+    system: str | None = None,
+) -> Outgoing:
+    """A submission the third-party rule stopped, with the consents it lacks, for the desk."""
+    extra = {} if system is None else {"x-gw-system": system}
+    extra |= {
+        "x-gw-providers": ",".join(sorted(route.providers)),
+        "x-gw-missing": json.dumps([list(m) for m in route.missing]),
+        "x-gw-matched": ",".join(route.matched),
+    }
+    return outgoing.held_copy(
+        topology.QUARANTINE,
+        body,
+        reason=route.reason or "consent.missing",
+        detail=route.detail,
+        message_id=message_id,
+        content_type=content_type,
+        extra=extra,
+    )
+
+
+def rejected_copy(
+    body: bytes,
+    *,
+    reason: str,
+    detail: str,
+    message_id: str | None,
+    content_type: str | None,
+    system: str | None,
+) -> Outgoing:
+    """A submission refused for good, with the system that submitted it."""
+    return outgoing.held_copy(
+        topology.REJECTED,
+        body,
+        reason=reason,
+        detail=detail,
+        message_id=message_id,
+        content_type=content_type,
+        extra={"x-gw-system": system or "", "x-gw-stage": "submission"},
+    )

@@ -1,0 +1,216 @@
+"""The control worker on in-memory fakes: operator submissions and replays, who may ask, and a
+request held or given back while the archive or the counterparty is unavailable."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway import topology
+from gateway.archive.records import Entry
+from gateway.replay import (
+    MALFORMED,
+    UNAUTHORIZED,
+    UNKNOWN_RECORD,
+    replay_request,
+    review_refuse_request,
+    review_release_request,
+    submit_request,
+)
+from gateway.review import ALREADY_DECIDED, SAME_OFFICER, ReviewNeed, held_headers, review_key
+from tests.gateway.trust_helpers import NOW, assignment_envelope, signed
+from tests.gateway.workers.rigs import (
+    CICA_KEY,
+    RATS_KEY,
+    control,
+    request,
+    sent_by_another_replica,
+    stopped_while_unreachable,
+)
+from tests.support.fakes import FakeArchive, FakeChannel
+from tests.support.parties import share
+
+
+def answers(channel: FakeChannel) -> list[tuple[str, str, str | None]]:
+    """(request id, status, reason) of each answer on gw.status."""
+    return [
+        (str(item.correlation_id), json.loads(item.body)["status"], json.loads(item.body)["reason"])
+        for item in channel.to(topology.STATUS)
+    ]
+
+
+def submit(request_id: str, text: str) -> Any:
+    return request(submit_request(request_id, share("SCO-RATS", text)))
+
+
+async def test_an_operator_submission_is_archived_sent_answered_and_acked() -> None:
+    worker, rig = control(submit("r-1", "From the operator."))
+    await worker.run(burst=True)
+
+    [env] = rig.peer.envelopes()
+    assert env["originator"]["system"] == "operator"
+    assert env["originator"]["submission_id"] == "r-1"
+    assert rig.archive.outcomes() == [("envelope.out", "sent")]
+    assert answers(rig.channel) == [("r-1", "sent", None)]
+    assert len(rig.channel.acked) == 1
+    assert rig.channel.queue_name == topology.CONTROL
+
+
+async def test_a_redelivered_submission_request_is_answered_duplicate_with_the_same_envelope() -> (
+    None
+):
+    first = submit("r-1", "Once.")
+    worker, rig = control(first)
+    await worker.run(burst=True)
+    await rig.channel.put(first.again())
+    await worker.run(burst=True)
+
+    first_env, again = rig.peer.envelopes()
+    assert again["id"] == first_env["id"]
+    assert rig.archive.outcomes() == [("envelope.out", "sent")]
+    assert answers(rig.channel) == [
+        ("r-1", "sent", None),
+        ("r-1", "duplicate", "submission.duplicate"),
+    ]
+
+
+async def test_foreign_or_malformed_requests_are_rejected_and_the_worker_goes_on() -> None:
+    intruder = request(submit_request("r-x", share("SCO-RATS", "Let me in.")), user_id="case-desk")
+    malformed = request(b'{"request_id": "r-m", "action": "explode"}')
+    worker, rig = control(intruder, malformed, submit("r-2", "Fine."))
+    await worker.run(burst=True)
+
+    unauthorized, bad = rig.channel.to(topology.REJECTED)
+    assert unauthorized.headers[topology.REASON_HEADER] == UNAUTHORIZED
+    assert unauthorized.headers["x-gw-system"] == "case-desk"
+    assert bad.headers[topology.REASON_HEADER] == MALFORMED
+    # Only a request that names its id gets an answer; the intruder's is not believed.
+    assert answers(rig.channel) == [("r-m", "rejected", MALFORMED), ("r-2", "sent", None)]
+    assert rig.archive.outcomes() == [
+        ("control", "rejected"),
+        ("control", "rejected"),
+        ("envelope.out", "sent"),
+    ]
+    assert len(rig.peer.envelopes()) == 1
+    assert len(rig.channel.acked) == 3
+
+
+async def test_a_replay_of_a_record_the_archive_lacks_is_refused() -> None:
+    worker, rig = control(request(replay_request("r-1", 99, "deliver")))
+    await worker.run(burst=True)
+
+    assert answers(rig.channel) == [("r-1", "rejected", UNKNOWN_RECORD)]
+    assert rig.channel.to(topology.DELIVER) == []
+    assert len(rig.channel.acked) == 1
+
+
+async def test_a_replay_to_deliver_verifies_the_archived_envelope_and_publishes_it_again() -> None:
+    env = signed(RATS_KEY, recipient="CICA", created_at=datetime.now(UTC))
+    archive = FakeArchive()
+    [received] = archive.add(
+        [
+            Entry(
+                kind="envelope.in",
+                outcome="delivered",
+                occurred_at=datetime.now(UTC),
+                payload=json.dumps(env).encode(),
+                envelope_id=env["id"],
+                type=env["type"],
+                provider="SCO-RATS",
+                recipient="CICA",
+            )
+        ]
+    )
+    seq = received.record.seq
+    worker, rig = control(request(replay_request("r-1", seq, "deliver")), archive=archive)
+    await worker.run(burst=True)
+
+    [again] = rig.channel.to(topology.DELIVER)
+    assert again.message_id == env["id"]
+    assert again.headers[topology.REPLAY_OF_HEADER] == str(seq)
+    assert answers(rig.channel) == [("r-1", "replayed", None)]
+    assert rig.archive.outcomes()[1:] == [("replay", "replayed")]
+
+
+async def test_a_request_failing_on_the_archive_goes_back_and_succeeds_when_redelivered() -> None:
+    message = submit("r-1", "Archive hiccup.")
+    worker, rig = control(message, archive=FakeArchive(fail=1))
+    await worker.run(burst=True)
+
+    assert rig.channel.given_back == [message]
+    assert rig.state_lost
+    assert rig.archive.outcomes() == [("envelope.out", "sent")]
+    assert answers(rig.channel) == [("r-1", "sent", None)]
+    assert len(rig.peer.envelopes()) == 1
+
+
+async def test_a_stopping_worker_gives_back_a_request_it_could_not_send() -> None:
+    message = submit("r-1", "Nobody home.")
+    worker, rig = control(message)
+    await stopped_while_unreachable(worker, rig.peer)
+
+    assert rig.channel.given_back == [message]
+    assert rig.channel.commits == 0
+    # Archived before it left: the redelivery sends that envelope, answered as a duplicate.
+    assert rig.archive.outcomes() == [("envelope.out", "sent")]
+
+
+async def test_a_claim_another_replica_took_meanwhile_sends_its_envelope_instead() -> None:
+    message = submit("r-1", "Ours.")
+    worker, rig = control(message)
+    theirs, claim = sent_by_another_replica("operator", "r-1")
+    rig.archive.racing = [claim]
+    await worker.run(burst=True)
+
+    assert rig.channel.given_back == [message]  # decided again, on the claim's path
+    assert rig.state_lost
+    assert [env["id"] for env in rig.peer.envelopes()] == [theirs["id"]]
+    assert answers(rig.channel) == [("r-1", "duplicate", "submission.duplicate")]
+    assert len(rig.channel.acked) == 1
+
+
+async def test_a_held_submission_is_released_once_by_another_officer() -> None:
+    archive = FakeArchive()
+    [held] = archive.add(
+        [
+            Entry(
+                kind="submission",
+                outcome="held",
+                occurred_at=datetime.now(UTC),
+                payload=json.dumps(share("SCO-RATS", "Waits for a second pair of eyes.")).encode(),
+                message_id="m-held",
+                system="case-desk",
+                type="information.share",
+                recipient="SCO-RATS",
+                reason="review.resembles",
+                headers=held_headers(
+                    ReviewNeed("review.resembles", (), "it resembles a received envelope"),
+                    "lo-0001",
+                ),
+            )
+        ]
+    )
+    seq = held.record.seq
+    worker, rig = control(
+        request(review_release_request("r-same", seq, "lo-0001")),
+        request(review_release_request("r-ok", seq, "lo-0002")),
+        request(review_refuse_request("r-late", seq, "lo-0002", "Too late.")),
+        archive=archive,
+    )
+    rig.state.sent(
+        assignment_envelope(CICA_KEY, "lo-0002", recipient="SCO-RATS"), "assign-lo-0002", NOW
+    )
+    await worker.run(burst=True)
+
+    assert answers(rig.channel) == [
+        ("r-same", "rejected", SAME_OFFICER),
+        ("r-ok", "sent", None),
+        ("r-late", "rejected", ALREADY_DECIDED),
+    ]
+    [env] = rig.peer.envelopes()
+    assert env["originator"]["submission_id"] == "m-held"
+    assert env["body"]["text"]["en"] == "Waits for a second pair of eyes."
+    [sent] = [r for r in rig.archive.records if r.kind == "envelope.out"]
+    assert sent.dedup_key == review_key(seq)
+    assert len(rig.channel.acked) == 3
