@@ -20,6 +20,7 @@ import aiormq
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
+from gateway import eventloop
 from gateway.archive import ArchiveStore, Record, SearchFilter, open_archive
 from gateway.archive.records import format_time
 from gateway.cli.filters import add_record_filters
@@ -103,7 +104,7 @@ def run_command(
     def run(args: argparse.Namespace) -> int:
         configure_logging("auto", level="warning")
         try:
-            return asyncio.run(handler(args))
+            return eventloop.run(handler(args))
         except (OSError, SQLAlchemyError, aiormq.exceptions.AMQPError) as exc:
             print(f"gateway {name}: unavailable: {exc}", file=sys.stderr)
             return EXIT_FAILED
