@@ -17,7 +17,7 @@ from bench import broker
 from bench.broker import Vhosts, user_url
 from bench.gateways import GatewayProcess
 from bench.load import Publisher, Target
-from bench.messages import assignment_bytes, small_share_bytes
+from bench.messages import ASSIGNMENT, assignment_bytes, small_share_bytes
 from bench.procs import Child, Sampler
 from gateway import topology
 
@@ -63,7 +63,7 @@ async def fill(vhosts: Vhosts, count: int, tag: str) -> float:
     publisher = await Publisher.open(target)
     started = time.monotonic()
     try:
-        await publisher.send([(f"{tag}-assignment", assignment_bytes())])
+        await publisher.send([(f"{tag}-assignment", assignment_bytes())], routing_key=ASSIGNMENT)
         for first in range(0, count, CHUNK):
             chunk = range(first, min(first + CHUNK, count))
             await publisher.send(

@@ -73,8 +73,12 @@ class Publisher:
         sent_at: dict[str, float] | None = None,
         rate: float | None = None,
         window: int = 1000,
+        routing_key: str | None = None,
     ) -> None:
         """Publish ``(message_id, body)`` pairs; record each publish time in ``sent_at``.
+
+        ``routing_key`` replaces the target's: the gateway refuses a submission whose routing
+        key is not its type, so the assignment travels under its own.
 
         With ``rate`` the i-th message is due ``i / rate`` seconds after the first: a paced
         (open-loop) load that does not slow down when the system under test does.
@@ -84,6 +88,7 @@ class Publisher:
         pending: set[asyncio.Task[Any]] = set()
         loop = asyncio.get_running_loop()
         start = loop.time()
+        key = routing_key or self._target.routing_key
 
         def settled(future: asyncio.Task[Any]) -> None:
             pending.discard(future)
@@ -115,7 +120,7 @@ class Publisher:
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             )
             future = asyncio.ensure_future(
-                self._exchange.publish(message, routing_key=self._target.routing_key, timeout=120)
+                self._exchange.publish(message, routing_key=key, timeout=120)
             )
             pending.add(future)
             future.add_done_callback(settled)

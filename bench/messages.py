@@ -82,10 +82,13 @@ def small_share_bytes(seq: int) -> bytes:
     return json.dumps(submission).encode()
 
 
+ASSIGNMENT = "liaison.assignment"
+
+
 def assignment_bytes() -> bytes:
     """Accredits :data:`OFFICER`: ``information.share`` needs an officer on the roster."""
     submission: dict[str, Any] = {
-        "type": "liaison.assignment",
+        "type": ASSIGNMENT,
         "recipient": RECIPIENT,
         "officer": None,
         "correlation_id": None,

@@ -31,6 +31,7 @@ from bench.broker import Vhosts
 from bench.gateways import GatewayProcess, make_keys
 from bench.load import Publisher
 from bench.measure import Phase, measure
+from bench.messages import ASSIGNMENT
 from bench.procs import ROOT, machine
 from bench.profiles import format_summary, summarise
 from bench.scenarios import SCENARIOS, Context, Scenario
@@ -121,7 +122,7 @@ async def run_scenario(
     try:
         await scenario.start()
         publisher = await Publisher.open(scenario.target)
-        await publisher.send(scenario.preamble())
+        await publisher.send(scenario.preamble(), routing_key=ASSIGNMENT)
         if args.warmup:
             await measure(
                 scenario,

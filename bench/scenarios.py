@@ -327,7 +327,7 @@ class EndToEnd(_Gateways):
         await self._fresh_topology()
         v = self.ctx.vhosts
         await broker.declare_queue(v.b, self.INBOX, bind_to=(topology.DELIVER, "CICA.#"))
-        await broker.declare_queue(v.a, self.RECEIPTS, bind_to=(topology.STATUS, "delivered.#"))
+        await broker.declare_queue(v.a, self.RECEIPTS, bind_to=(topology.STATUS, "*.delivered.#"))
         await broker.purge(v.b, (self.INBOX,))
         await broker.purge(v.a, (self.RECEIPTS,))
         self.finals = [

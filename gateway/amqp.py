@@ -48,16 +48,29 @@ def shortstr(value: str | None) -> str | None:
         return None
 
 
+def _property_values(item: Outgoing) -> dict[str, Any]:
+    return {
+        "message_id": shortstr(item.message_id),
+        "content_type": item.content_type,
+        "headers": dict(item.headers),
+        "correlation_id": shortstr(item.correlation_id),
+        "timestamp": item.timestamp or datetime.now(UTC),
+        "delivery_mode": DeliveryMode.PERSISTENT,
+    }
+
+
 def to_message(item: Outgoing) -> aio_pika.Message:
-    return aio_pika.Message(
-        item.body,
-        message_id=shortstr(item.message_id),
-        content_type=item.content_type,
-        headers=dict(item.headers) or None,
-        correlation_id=shortstr(item.correlation_id),
-        timestamp=item.timestamp or datetime.now(UTC),
-        delivery_mode=DeliveryMode.PERSISTENT,
-    )
+    return aio_pika.Message(item.body, **_property_values(item))
+
+
+def to_properties(item: Outgoing) -> aiormq.spec.Basic.Properties:
+    """The properties ``to_message`` gives ``item``, without an aio-pika Message around them:
+    a transaction publishes a status event per submission, and the Message and
+    ``Exchange.publish`` layers cost a quarter of each publish's CPU."""
+    values = _property_values(item)
+    values["delivery_mode"] = int(DeliveryMode.PERSISTENT)
+    # aio-pika's defaults, so that the bytes on the wire stay exactly what they were.
+    return aiormq.spec.Basic.Properties(**values, priority=0)
 
 
 ConnectionListener = Callable[[bool], None]
@@ -155,7 +168,6 @@ class TransactionalChannel:
         self._channel: AbstractRobustChannel | None = None
         self._tx_underlay: aiormq.abc.AbstractChannel | None = None
         self._ready = asyncio.Event()
-        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
     async def open(self) -> None:
         channel = await self._connection.channel(publisher_confirms=False)
@@ -175,7 +187,6 @@ class TransactionalChannel:
 
     async def _reselect(self, *_: Any) -> None:
         self._ready.clear()
-        self._exchanges.clear()
         await self._select()
 
     async def _select(self) -> None:
@@ -222,11 +233,18 @@ class TransactionalChannel:
             if guarded and not await self._guard.publish(guarded):
                 raise StaleBatch  # given back: the closing channel returns it to its queue
             outgoing = [item for item in outgoing if not self._guard.guards(item)]
+        # The guard's publish may have outlived the channel: publishes meant for this batch
+        # must not wait in a newer channel's transaction for someone else's commit.
+        underlay = self._tx_underlay
+        if underlay is None or (ack is not None and not self.is_current(ack)):
+            raise StaleBatch
         try:
             for item in outgoing:
-                exchange = await self._exchange(item.exchange)
-                await exchange.publish(
-                    to_message(item), routing_key=item.routing_key, mandatory=False
+                await underlay.basic_publish(
+                    item.body,
+                    exchange=item.exchange,
+                    routing_key=item.routing_key,
+                    properties=to_properties(item),
                 )
             if ack is not None:
                 await ack.ack(multiple=True)
@@ -240,10 +258,6 @@ class TransactionalChannel:
         if self.is_current(message):
             await message.nack(requeue=True)
             await self._channel.transaction().commit()
-
-    async def _exchange(self, name: str) -> aio_pika.abc.AbstractExchange:
-        assert self._channel is not None
-        return await cached_exchange(self._channel, self._exchanges, name)
 
     async def close(self) -> None:
         if self._channel is not None and not self._channel.is_closed:

@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 
+from gateway.canonical import dumps as canonicalise
 from gateway.keys import ALG, Keyring, PublicKey, SigningKey, parse_rfc3339
 
 SignatureCode = Literal[
@@ -61,12 +61,12 @@ class SignatureError(Exception):
 
 def canonical_bytes(obj: Mapping[str, Any]) -> bytes:
     """RFC 8785 canonical JSON of ``obj`` without its top-level ``signature`` member."""
-    return rfc8785.dumps({k: v for k, v in obj.items() if k != "signature"})
+    return canonicalise({k: v for k, v in obj.items() if k != "signature"})
 
 
 def envelope_digest(envelope: Mapping[str, Any]) -> str:
     """Hex SHA-256 of the canonical form of the whole signed envelope, signature included."""
-    return hashlib.sha256(rfc8785.dumps(dict(envelope))).hexdigest()
+    return hashlib.sha256(canonicalise(dict(envelope))).hexdigest()
 
 
 def sign_envelope(envelope: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def sign_envelope_with_digest(
     check fails the whole envelope is canonicalised again.
     """
     unsigned = {k: v for k, v in envelope.items() if k != "signature"}
-    canonical = rfc8785.dumps(unsigned)
+    canonical = canonicalise(unsigned)
     value = key.private_key.sign(canonical)
     signature = {
         "alg": ALG,
@@ -106,15 +106,15 @@ def _utf16(key: str) -> bytes:
 def _with_signature(
     canonical: bytes, unsigned: Mapping[str, Any], signature: Mapping[str, Any]
 ) -> bytes:
-    member = b'"signature":' + rfc8785.dumps(dict(signature))
+    member = b'"signature":' + canonicalise(dict(signature))
     after = {k: v for k, v in unsigned.items() if _utf16(k) > _utf16("signature")}
     if not after:
         if canonical == b"{}":
             return b"{" + member + b"}"
         return canonical[:-1] + b"," + member + b"}"
-    tail = rfc8785.dumps(after)[1:]
+    tail = canonicalise(after)[1:]
     if not canonical.endswith(b"," + tail):
-        return rfc8785.dumps({**unsigned, "signature": dict(signature)})
+        return canonicalise({**unsigned, "signature": dict(signature)})
     return canonical[: -len(tail)] + member + b"," + tail
 
 

@@ -17,7 +17,7 @@ if ! pkg-config --exists icu-uc 2>/dev/null || ! command -v c++ >/dev/null; then
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test,bench]'
+.venv/bin/python -m pip install --quiet -e '.[test,bench,speed]'
 # The console's browser tests drive Debian's chromium (tests/integration/test_console_browser.py).
 if ! command -v chromium >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -8,7 +8,6 @@ is append-only: this module never updates or deletes a record.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import (
     ColumnElement,
@@ -71,8 +71,10 @@ class SearchFilter:
     message_ids: Sequence[str] = ()
 
 
-def _json_list(values: Iterable[Any]) -> str:
-    return json.dumps(list(values), separators=(",", ":"), ensure_ascii=False)
+def _json_list(values: Sequence[Any]) -> str:
+    # orjson: compact and unescaped like json.dumps(ensure_ascii=False), several times faster;
+    # Entry has already replaced the lone surrogates it would refuse.
+    return orjson.dumps(values).decode()
 
 
 def row_values(record: Record) -> dict[str, Any]:
@@ -99,7 +101,7 @@ def row_values(record: Record) -> dict[str, Any]:
         "refers_to": record.refers_to,
         "derived_from": _json_list(record.derived_from),
         "attachment_sha256": _json_list(record.attachment_sha256),
-        "headers": _json_list([k, v] for k, v in record.headers),
+        "headers": _json_list(record.headers),
     }
 
 
@@ -126,9 +128,9 @@ def _record(row: Row[Any]) -> Record:
         signature=m["signature"],
         dedup_key=m["dedup_key"],
         refers_to=m["refers_to"],
-        derived_from=tuple(json.loads(m["derived_from"])),
-        attachment_sha256=tuple(json.loads(m["attachment_sha256"])),
-        headers=tuple((k, v) for k, v in json.loads(m["headers"])),
+        derived_from=tuple(orjson.loads(m["derived_from"])),
+        attachment_sha256=tuple(orjson.loads(m["attachment_sha256"])),
+        headers=tuple((k, v) for k, v in orjson.loads(m["headers"])),
     )
 
 

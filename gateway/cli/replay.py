@@ -20,6 +20,7 @@ import aiormq
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
+from gateway import eventloop
 from gateway.archive import ArchiveStore, Record, SearchFilter
 from gateway.cli import EXIT_FAILED, EXIT_OK
 from gateway.cli.archive_access import with_archive
@@ -102,7 +103,7 @@ def run_command(
     def run(args: argparse.Namespace) -> int:
         configure_logging("auto", level="warning")
         try:
-            return asyncio.run(handler(args))
+            return eventloop.run(handler(args))
         except (OSError, SQLAlchemyError, aiormq.exceptions.AMQPError) as exc:
             print(f"gateway {name}: unavailable: {exc}", file=sys.stderr)
             return EXIT_FAILED

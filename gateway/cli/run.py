@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway import topology
+from gateway import eventloop, topology
 from gateway.broker_errors import BROKER_ERRORS, describe_broker_error, is_refusal
 from gateway.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE
 from gateway.config import GatewayConfig, load_config
@@ -61,7 +61,7 @@ def _stopped_by(
 ) -> int:
     """Run ``work``; a start-up problem becomes one line on stderr and an exit status."""
     try:
-        asyncio.run(work())
+        eventloop.run(work())
     except KeyFileError as exc:
         print(f"gateway {command}: {exc} (keys.signing_key in the config)", file=sys.stderr)
         return EXIT_USAGE

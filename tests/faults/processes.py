@@ -5,6 +5,7 @@ one address; its log (JSON lines) goes to a file next to its config."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -115,12 +116,14 @@ class GatewayProcess:
             self._log = None
 
     def log_count(self, event: str) -> int:
-        """How many log lines carry ``event`` (the workers' structured events)."""
-        needle = f'"event": "{event}"'.encode()
+        """How many log lines carry ``event`` (the workers' structured events).
+
+        Lines are parsed, not searched: how the renderer spaces its JSON is not the contract.
+        """
         if not self.log_path.exists():
             return 0
         with self.log_path.open("rb") as log:
-            return sum(1 for line in log if needle in line)
+            return sum(1 for line in log if event.encode() in line and _event_of(line) == event)
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():
@@ -149,3 +152,11 @@ class Fleet:
         for process in self.processes:
             if process.alive:
                 process.kill()
+
+
+def _event_of(line: bytes) -> object:
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return None  # a traceback or other text the process wrote
+    return parsed.get("event") if isinstance(parsed, dict) else None

@@ -97,3 +97,24 @@ async def test_a_batch_stops_growing_at_its_byte_budget_but_holds_at_least_one_m
     first, second = await batcher.next_batch(), await batcher.next_batch()
     assert [cast(Message, m).tag for m in first] == ["m0"]
     assert [cast(Message, m).tag for m in second] == ["m1", "m2"]
+
+
+async def test_a_lone_message_does_not_wait_out_the_linger() -> None:
+    batcher = Batcher(10, linger_s=60)
+    await batcher.on_message(message("alone"))
+    # A minute of linger would trip the deadline: the batch must come without it.
+    batch = await asyncio.wait_for(batcher.next_batch(), timeout=5)
+    assert [cast(Message, m).tag for m in batch] == ["alone"]
+
+
+async def test_messages_queued_behind_the_first_wait_for_company_up_to_the_linger() -> None:
+    batcher = Batcher(3, linger_s=60)
+    for tag in ("m0", "m1"):
+        await batcher.on_message(message(tag))
+    taking = asyncio.ensure_future(batcher.next_batch())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not taking.done()  # two queued, room for three: it lingers for a third
+    await batcher.on_message(message("m2"))
+    batch = await asyncio.wait_for(taking, timeout=5)
+    assert [cast(Message, m).tag for m in batch] == ["m0", "m1", "m2"]

@@ -206,3 +206,18 @@ def test_configuring_again_replaces_the_library_handler() -> None:
 
     assert first.getvalue() == ""
     assert [line["event"] for line in _lines(second)] == ["once"]
+
+
+def test_values_the_fast_encoder_refuses_still_make_a_json_line() -> None:
+    stream = io.StringIO()
+    configure_logging("json", stream=stream)
+    log = structlog.get_logger("t")
+
+    log.info("hostile", message_id="\ud800", big=2**70, odd=object(), text="é\u2028")
+    log.info("plain", url="amqp://gw:hunter2@broker/", n=1)
+
+    hostile, plain = _lines(stream)
+    assert (hostile["message_id"], hostile["big"]) == ("\ud800", 2**70)
+    assert hostile["odd"].startswith("<object")
+    assert hostile["text"] == "é\u2028"
+    assert (plain["url"], plain["n"]) == ("amqp://gw:***@broker/", 1)
