@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.archive import Record
@@ -147,14 +147,42 @@ def pending_quarantine(quarantined: Iterable[Record], requests: Iterable[Record]
     return [r for r in quarantined if r.outcome == "quarantined" and r.seq not in released]
 
 
-def quarantine_rows(records: Sequence[Record]) -> list[tuple[str, ...]]:
+def format_age(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def missing_providers(detail: str | None) -> str:
+    """The Parties whose consent a quarantine reason says is missing."""
+    return ", ".join(sorted({provider for provider, _, _ in missing_consents(detail)})) or "-"
+
+
+def quarantine_rows(records: Sequence[Record], now: datetime) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [
-        ("seq", "recorded_at", "type", "system", "message_id", "recipient", "reason")
+        (
+            "seq",
+            "recorded_at",
+            "age",
+            "provider",
+            "type",
+            "system",
+            "message_id",
+            "recipient",
+            "reason",
+        )
     ]
     rows += [
         (
             str(r.seq),
             rfc3339(r.recorded_at),
+            format_age(now - r.recorded_at),
+            missing_providers(r.detail),
             r.type or "-",
             r.system or "-",
             r.message_id or "-",

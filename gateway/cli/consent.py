@@ -218,7 +218,7 @@ async def _quarantine_list(args: argparse.Namespace) -> int:
 
     async def listing(desk: Desk) -> int:
         pending = await desk.quarantined()
-        rows = quarantine_rows(pending)
+        rows = quarantine_rows(pending, datetime.now(UTC))
         if args.format == "table":
             for line in table(rows):
                 print(line)

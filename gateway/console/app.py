@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,26 +27,10 @@ from gateway.console.views import CONSOLE_KEY, Console, add_routes
 from gateway.desk.accounts import OperatorAccounts
 from gateway.desk.operations import Desk
 from gateway.keys import Keyring
-from gateway.operator_views import missing_consents
+from gateway.operator_views import format_age, missing_providers
 from gateway.stamping import rfc3339
 
 STATIC = Path(__file__).parent / "static"
-
-
-def format_age(age: timedelta) -> str:
-    seconds = int(age.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
-
-
-def missing_providers(detail: str | None) -> str:
-    """The Parties whose consent a quarantine reason says is missing."""
-    return ", ".join(sorted({provider for provider, _, _ in missing_consents(detail)})) or "-"
 
 
 async def _page_context(request: web.Request) -> dict[str, Any]:

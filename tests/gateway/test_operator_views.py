@@ -12,6 +12,7 @@ from gateway.operator_views import (
     consent_registry,
     consent_rows,
     missing_consents,
+    missing_providers,
     pending_quarantine,
     quarantine_detail,
     quarantine_rows,
@@ -117,10 +118,14 @@ def test_quarantine_lists_what_no_release_let_through() -> None:
         record(7, "replay", "replayed", refers_to=4, envelope_id="e-9"),
     ]
     assert pending_quarantine([first, second], requests) == [first]
-    rows = table(quarantine_rows([first]))
+    rows = quarantine_rows([first], first.recorded_at + timedelta(minutes=5))
+    assert dict(zip(rows[0], rows[1], strict=True))["age"] == "5 min"
+    rows = table(rows)
     assert rows[0].split() == [
         "seq",
         "recorded_at",
+        "age",
+        "provider",
         "type",
         "system",
         "message_id",
@@ -161,3 +166,5 @@ def test_a_refusal_detail_names_the_undeclared_match_and_the_missing_consents() 
     assert undeclared_matches(detail) == [("w", A, f"attachment sha256 {DIGEST_A}")]
     assert missing_consents(detail) == [(A, "w", D), (C, "x", D)]
     assert undeclared_matches(None) == []
+    assert missing_providers(detail) == ", ".join(sorted({A, C}))
+    assert missing_providers(None) == "-"
