@@ -9,6 +9,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+# Imported before any test runs: on CPython 3.11.7 the hypothesis plugin's lazy import at session
+# end (pytest rewrites hypothesis's modules) can fail with "AST constructor recursion depth
+# mismatch" after broker tests, turning a green run into an exit code of 1.
+import hypothesis  # noqa: F401
 import pytest
 import structlog
 from structlog._config import BoundLoggerLazyProxy
