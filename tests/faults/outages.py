@@ -4,6 +4,7 @@ except for the broker restart, which every broker user on the machine sees."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import uuid
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 import asyncpg  # type: ignore[import-untyped]
 
 from tests.support.services import POSTGRES, require
+from tests.support.vhosts import DEFINITIONS
 
 PG_USER = "postgres"
 
@@ -62,8 +64,15 @@ def block_user(user: str, vhost: str) -> None:
 
 
 def allow_peer(user: str, vhost: str) -> None:
-    """The least-privilege peer permissions of deploy/rabbitmq/definitions.json."""
-    rabbitmqctl("set_permissions", "-p", vhost, user, "^$", "^gw\\.inbound$", "^$")
+    """The least-privilege peer permissions of deploy/rabbitmq/definitions.json, read from it so
+    that the restored grant is the one the deployment gives (a prefixed vhost has the same)."""
+    definitions = json.loads(DEFINITIONS.read_text())
+    (grant,) = [
+        p for p in definitions["permissions"] if p["user"] == user and vhost.endswith(p["vhost"])
+    ]
+    rabbitmqctl(
+        "set_permissions", "-p", vhost, user, grant["configure"], grant["write"], grant["read"]
+    )
 
 
 def restart_broker_app() -> None:
