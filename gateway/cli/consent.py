@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from gateway.cli.desk import (
     add_operator,
     add_quarantine_verbs,
 )
-from gateway.cli.output import add_format_argument, print_item, print_rows
+from gateway.cli.output import Format, add_format_argument, print_item, print_rows
 from gateway.cli.replay import DEFAULT_TIMEOUT_S, positive_float, run_command
 from gateway.config import GatewayConfig, load_config
 from gateway.desk.operations import ActionResult, Desk
@@ -133,18 +133,24 @@ async def _consent_records(config: GatewayConfig) -> list[Record]:
     return found
 
 
+def _print_listing(rows: Sequence[Sequence[str]], fmt: Format, summary: str) -> None:
+    """``rows`` (a header row first) as an aligned table ending with ``(summary)``, or as JSON
+    records keyed by the header."""
+    if fmt == "table":
+        for line in table(rows):
+            print(line)
+        print(f"({summary})")
+    else:
+        print_rows([dict(zip(rows[0], row, strict=True)) for row in rows[1:]], fmt, (), sys.stdout)
+
+
 async def _consent_list(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     registry = consent_registry(await _consent_records(config))
     rows = consent_rows(registry, config.party, datetime.now(UTC))
-    if args.format == "table":
-        for line in table(rows):
-            print(line)
-        print(f"({len(registry)} decision{'' if len(registry) == 1 else 's'})")
-    else:
-        print_rows(
-            [dict(zip(rows[0], row, strict=True)) for row in rows[1:]], args.format, (), sys.stdout
-        )
+    _print_listing(
+        rows, args.format, f"{len(registry)} decision{'' if len(registry) == 1 else 's'}"
+    )
     return EXIT_OK
 
 
@@ -219,17 +225,7 @@ async def _quarantine_list(args: argparse.Namespace) -> int:
     async def listing(desk: Desk) -> int:
         pending = await desk.quarantined()
         rows = quarantine_rows(pending, datetime.now(UTC))
-        if args.format == "table":
-            for line in table(rows):
-                print(line)
-            print(f"({len(pending)} quarantined, waiting for a decision)")
-        else:
-            print_rows(
-                [dict(zip(rows[0], row, strict=True)) for row in rows[1:]],
-                args.format,
-                (),
-                sys.stdout,
-            )
+        _print_listing(rows, args.format, f"{len(pending)} quarantined, waiting for a decision")
         return EXIT_OK
 
     return await _with_desk(config, listing)
