@@ -1,5 +1,6 @@
-"""The console over aiohttp's test client: a CICA console on a fresh SQLite archive, three
-accounts (vera the viewer, olga the consent officer for lo-a, oleg the operator)."""
+"""The console over aiohttp's test client: a CICA console on a fresh SQLite archive and its
+accounts: vera the viewer, olga the consent officer for lo-a, oleg an operator naming no
+officer, rhea an operator deciding as officer lo-a2."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ async def client(tmp_path: Path, archive: ArchiveStore) -> AsyncIterator[Client]
     accounts.add("vera", PASSWORD, {"viewer"}, None)
     accounts.add("olga", PASSWORD, {"consent-officer"}, "lo-a")
     accounts.add("oleg", PASSWORD, {"operator"}, None)
+    accounts.add("rhea", PASSWORD, {"operator"}, "lo-a2")
     console = console_for(Desk(config, archive, timeout=1.0))
 
     def extend(app: web.Application) -> None:
