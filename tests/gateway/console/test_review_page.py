@@ -52,13 +52,17 @@ def _cells(html: str, seq: int) -> list[str]:
     return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", c)).strip() for c in cells]
 
 
+async def _page_as(client: Client, name: str) -> str:
+    await log_in(client, name)
+    return await (await client.get("/review")).text()
+
+
 async def test_the_page_lists_what_waits_with_the_cli_listings_columns(
     client: Client, archive: ArchiveStore
 ) -> None:
     settled, waiting = await _hold_two_settle_one(archive)
-    await log_in(client, "vera")
 
-    html = await (await client.get("/review")).text()
+    html = await _page_as(client, "vera")
 
     assert f'id="held-{settled}"' not in html
     cells = _cells(html, waiting)
@@ -79,8 +83,7 @@ async def test_a_viewer_sees_no_forms_and_may_not_decide(
     client: Client, archive: ArchiveStore
 ) -> None:
     _, waiting = await _hold_two_settle_one(archive)
-    await log_in(client, "vera")
-    html = await (await client.get("/review")).text()
+    html = await _page_as(client, "vera")
     assert "/release" not in html
     response = await client.post(
         f"/review/{waiting}/release", data={"csrf": csrf_of(html)}, allow_redirects=False
@@ -90,8 +93,7 @@ async def test_a_viewer_sees_no_forms_and_may_not_decide(
 
 
 async def _decide(client: Client, name: str, path: str, reason: str = "") -> str:
-    await log_in(client, name)
-    token = csrf_of(await (await client.get("/review")).text())
+    token = csrf_of(await _page_as(client, name))
     response = await client.post(path, data={"csrf": token, "reason": reason})
     assert response.status == 200
     assert str(response.url).endswith("/review")
