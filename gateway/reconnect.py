@@ -88,7 +88,7 @@ class BackoffWhileDown:
         if task is None:
             return
         task.cancel()
-        # The watch never raises; gather keeps a cancellation of the closer itself apart.
+        # The watch ends in the CancelledError asked for here: expected, so not raised.
         await asyncio.gather(task, return_exceptions=True)
 
     def _down(self) -> bool:
