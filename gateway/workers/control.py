@@ -63,11 +63,11 @@ from gateway.replay import (
 from gateway.stamping import new_envelope_id
 from gateway.workers.batches import Batcher
 from gateway.workers.held_copies import quarantine_copy, rejected_copy
-from gateway.workers.outbound import Item, entry_for, held_status, submission_key
 from gateway.workers.outcomes import Outcome, Send
 from gateway.workers.ports import Archive, Channel, Publisher
 from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy, until_sent
 from gateway.workers.review import ReviewDecider
+from gateway.workers.submissions import Item, entry_for, held_status, submission_key
 
 log = structlog.get_logger(__name__)
 

@@ -35,9 +35,9 @@ from gateway.review import (
     officer_of,
     review_key,
 )
-from gateway.workers.outbound import Item, entry_for
 from gateway.workers.outcomes import Outcome, Send
 from gateway.workers.ports import Archive
+from gateway.workers.submissions import Item, entry_for
 
 
 class ReviewDecider:
