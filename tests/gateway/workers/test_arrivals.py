@@ -29,15 +29,17 @@ NOW = datetime.now(UTC)
 
 
 def verified(raw: dict[str, object]) -> Verified:
+    """``raw`` verified now, as SCO-RATS's inbound worker would."""
+    now = datetime.now(UTC)
     state = PartyState("SCO-RATS")
     state.received(
-        assignment_envelope(CICA_KEY, "lo-0001", created_at=NOW - timedelta(hours=1)), NOW
+        assignment_envelope(CICA_KEY, "lo-0001", created_at=now - timedelta(hours=1)), now
     )
     ctx = InboundContext(
         party="SCO-RATS",
         keyring=Keyring([CICA_KEY.public()]),
         state=state,
-        now=NOW,
+        now=now,
         max_age=timedelta(hours=1),
         max_skew=timedelta(minutes=2),
     )
