@@ -27,7 +27,7 @@ from contracts.amqp import QUARANTINE_QUEUE
 from gateway.archive import ArchiveStore, Entry, Record, SearchFilter
 from gateway.cli.replay import released, select_records
 from gateway.config import GatewayConfig
-from gateway.consent import ConsentRegistry
+from gateway.consent_registry import ConsentRegistry
 from gateway.control_client import ControlClient
 from gateway.desk.requests import (
     DECISION,

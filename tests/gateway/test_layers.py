@@ -49,6 +49,7 @@ PURE_GATEWAY_MODULES = (
     "gateway.outbound",
     "gateway.inbound",
     "gateway.consent",
+    "gateway.consent_registry",
     "gateway.provenance",
     "gateway.similarity",
     "gateway.signing",
