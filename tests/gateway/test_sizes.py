@@ -31,7 +31,6 @@ FUNCTION_CAPS = {
     "archive/bundle.py:export_bundle": 73,
     "cli/archive.py:register": 72,
     "demo.py:exchange": 68,
-    "metrics.py:__init__": 167,
     "service.py:start": 83,
     "workers/control.py:_reprocess_outcome": 103,
     "workers/control.py:_resend": 66,
