@@ -33,6 +33,8 @@ SHELL_MODULES = frozenset(
         "gateway.client",
         "gateway.control_client",
         "gateway.service",
+        "gateway.followed_archive",
+        "gateway.health",
         "gateway.http",
         "gateway.demo",
         "gateway.review_ops",
