@@ -18,7 +18,6 @@ ROOT = Path(gateway.__file__).parent
 
 MODULE_CAPS = {
     "archive/store.py": 443,
-    "cli/archive.py": 458,
     "desk/operations.py": 407,
     "replay.py": 589,
     "similarity.py": 456,
@@ -28,7 +27,6 @@ MODULE_CAPS = {
 }
 FUNCTION_CAPS = {
     "archive/bundle.py:export_bundle": 73,
-    "cli/archive.py:register": 72,
     "demo.py:exchange": 68,
     "workers/control.py:_reprocess_outcome": 103,
     "workers/control.py:_resend": 66,
