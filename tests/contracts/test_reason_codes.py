@@ -14,7 +14,7 @@ import contracts
 import gateway
 from contracts.reasons import REASON_CODES
 from contracts.registry import message_types
-from gateway.desk.operations import ACTIONS as OPERATOR_ACTIONS
+from gateway.desk.actions import ACTIONS as OPERATOR_ACTIONS
 
 ROOT = Path(contracts.__file__).parent
 # The document generator names messages (frame.v1), it emits no reason.

@@ -68,6 +68,7 @@ PURE_GATEWAY_MODULES = (
     "gateway.junk",
     "gateway.ratelimit",
     "gateway.desk.requests",
+    "gateway.desk.actions",
     "gateway.archive",
     "gateway.archive.records",
     "gateway.archive.chain",

@@ -18,7 +18,6 @@ ROOT = Path(gateway.__file__).parent
 
 MODULE_CAPS = {
     "archive/store.py": 443,
-    "desk/operations.py": 407,
     "replay.py": 589,
     "similarity.py": 456,
     "workers/control.py": 619,

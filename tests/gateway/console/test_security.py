@@ -20,7 +20,8 @@ from gateway.config import load_config
 from gateway.console.app import console_for, setup_console
 from gateway.console.security import LoginThrottle, session_key
 from gateway.desk.accounts import OperatorAccounts
-from gateway.desk.operations import AUDIT_KIND, Desk
+from gateway.desk.actions import AUDIT_KIND
+from gateway.desk.operations import Desk
 from gateway.http import build_app
 from gateway.metrics import GatewayMetrics
 from tests.support.parties import write_config
