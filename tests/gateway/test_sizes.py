@@ -25,8 +25,6 @@ MODULE_CAPS = {
     "workers/outbound.py": 581,
 }
 FUNCTION_CAPS = {
-    "archive/bundle.py:export_bundle": 73,
-    "demo.py:exchange": 68,
     "workers/control.py:_reprocess_outcome": 103,
     "workers/control.py:_resend": 66,
     "workers/inbound.py:_effects_of": 71,
