@@ -157,11 +157,6 @@ class Keyring:
     def get(self, key_id: str) -> PublicKey | None:
         return self._by_id.get(key_id)
 
-    def for_party(self, party: str) -> list[PublicKey]:
-        """The party's keys, oldest ``valid_from`` first."""
-        found = [k for k in self._by_id.values() if k.party == party]
-        return sorted(found, key=lambda k: (k.valid_from, k.key_id))
-
     def __iter__(self) -> Iterator[PublicKey]:
         return iter(sorted(self._by_id.values(), key=lambda k: k.key_id))
 

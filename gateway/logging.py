@@ -1,7 +1,8 @@
 """Structured logs: JSON lines for machines, a console renderer for a human at a terminal.
 
 Both structlog events and the standard library's records (aio-pika, aiohttp) go through the
-same processors, so every line carries the bound message context and no line carries a secret.
+same processors, so every line carries the context variables bound around it and no line
+carries a secret.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, Final, Literal, TextIO
 
 import orjson
@@ -58,33 +58,6 @@ def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDic
         else:
             event_dict[key] = _redact(value)
     return event_dict
-
-
-@contextmanager
-def message_context(
-    *,
-    message_id: str | None = None,
-    envelope_id: str | None = None,
-    type: str | None = None,
-    provider: str | None = None,
-    recipient: str | None = None,
-    decision: str | None = None,
-    reason: str | None = None,
-) -> Iterator[None]:
-    """Bind the given message fields to every event logged in this context (task-local)."""
-    fields = {
-        "message_id": message_id,
-        "envelope_id": envelope_id,
-        "type": type,
-        "provider": provider,
-        "recipient": recipient,
-        "decision": decision,
-        "reason": reason,
-    }
-    with structlog.contextvars.bound_contextvars(
-        **{k: v for k, v in fields.items() if v is not None}
-    ):
-        yield
 
 
 def _level_number(level: str) -> int:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.archive import Record
-from gateway.consent import ConsentRegistry, DecisionRecord
+from gateway.consent_registry import ConsentRegistry, DecisionRecord
 from gateway.replay import PASSED, released_records
 from gateway.stamping import rfc3339
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
-from gateway.consent import ConsentRegistry
+from gateway.consent_registry import ConsentRegistry
 from gateway.provenance import KnownEnvelope, ProvenanceIndex
 from gateway.roster import Roster
 

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from gateway.checkpoints import Checkpoint, CheckpointBook
-from gateway.consent import ConsentRegistry
+from gateway.consent_registry import ConsentRegistry
 from gateway.provenance import KnownEnvelope, ProvenanceIndex, known_from_envelope
 from gateway.receipts import ReceiptTracker
 from gateway.roster import Roster

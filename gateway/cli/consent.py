@@ -28,7 +28,8 @@ from gateway.cli.desk import (
 from gateway.cli.output import Format, add_format_argument, print_item, print_rows
 from gateway.cli.replay import DEFAULT_TIMEOUT_S, positive_float, run_command
 from gateway.config import GatewayConfig, load_config
-from gateway.desk.operations import ActionResult, Desk
+from gateway.desk.actions import ActionResult
+from gateway.desk.operations import Desk
 from gateway.operator_views import (
     CONSENT_TYPES,
     consent_detail,

@@ -17,7 +17,8 @@ from gateway.archive.records import parse_time
 from gateway.console.overview import LiveStatusSource
 from gateway.console.security import LoginThrottle, current_operator, requires
 from gateway.desk.accounts import Operator, OperatorAccounts
-from gateway.desk.operations import ActionResult, Desk
+from gateway.desk.actions import ActionResult
+from gateway.desk.operations import Desk
 from gateway.desk.requests import GrantChoice, ScopeError
 from gateway.keys import Keyring
 from gateway.operator_views import consent_rows, missing_consents, undeclared_matches

@@ -10,10 +10,10 @@ import pytest
 from gateway.consent import (
     CONSENT_MISSING,
     UNDECLARED_DERIVATION,
-    ConsentRegistry,
     RouteDecision,
     decide_route,
 )
+from gateway.consent_registry import ConsentRegistry
 from gateway.provenance import UNKNOWN_REFERENCE, KnownEnvelope, ProvenanceIndex
 
 A, B, C, D = "CICA", "SCO-RATS", "UNOCT", "INTERPOL"  # this gateway is B's

@@ -32,10 +32,10 @@ from hypothesis.stateful import (
 from gateway.consent import (
     CONSENT_MISSING,
     UNDECLARED_DERIVATION,
-    ConsentRegistry,
     RouteDecision,
     decide_route,
 )
+from gateway.consent_registry import ConsentRegistry
 from gateway.provenance import UNKNOWN_REFERENCE, KnownEnvelope, ProvenanceIndex
 
 B = "SCO-RATS"  # this gateway's Party

@@ -1,4 +1,4 @@
-"""JSON lines with the message context bound, a console for humans, and never a secret."""
+"""JSON lines with bound context variables, a console for humans, and never a secret."""
 
 from __future__ import annotations
 
@@ -13,17 +13,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from gateway.logging import OMITTED, REDACTED, configure_logging, message_context, redact_secrets
-
-MESSAGE_FIELDS = {
-    "message_id": "sub-1",
-    "envelope_id": "0190f3a2-7c1e-7b4e-9a51-3f1d2c4b5a69",
-    "type": "information.share",
-    "provider": "CICA",
-    "recipient": "SCO-RATS",
-    "decision": "forward",
-    "reason": "consent.granted",
-}
+from gateway.logging import OMITTED, REDACTED, configure_logging, redact_secrets
 
 
 class _Terminal(io.StringIO):
@@ -60,29 +50,14 @@ def test_json_lines_carry_level_iso_timestamp_and_fields() -> None:
     assert datetime.fromisoformat(line["timestamp"]).utcoffset() is not None
 
 
-def test_message_context_is_bound_to_every_event_inside_it() -> None:
-    stream = io.StringIO()
-    configure_logging("json", stream=stream)
-    log = structlog.get_logger("t")
-
-    with message_context(**MESSAGE_FIELDS):
-        log.info("routed")
-    with message_context(message_id="sub-2", type=None):
-        log.info("only_some")
-    log.info("outside")
-
-    routed, only_some, outside = _lines(stream)
-    assert {k: routed[k] for k in MESSAGE_FIELDS} == MESSAGE_FIELDS
-    assert only_some["message_id"] == "sub-2"
-    assert "type" not in only_some
-    assert not set(MESSAGE_FIELDS) & set(outside)
-
-
 def test_context_and_redaction_with_structlog_capture() -> None:
     configure_logging("json", stream=io.StringIO())
     processors = [structlog.contextvars.merge_contextvars, redact_secrets]
 
-    with capture_logs(processors=processors) as logs, message_context(envelope_id="e-1"):
+    with (
+        capture_logs(processors=processors) as logs,
+        structlog.contextvars.bound_contextvars(envelope_id="e-1"),
+    ):
         structlog.get_logger("t").warning("peer_refused", token="abc", reason="signature.bad")
 
     assert logs == [

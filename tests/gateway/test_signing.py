@@ -125,7 +125,7 @@ def test_rotation_with_overlap_both_keys_verify() -> None:
     for key in (CICA_OLD, CICA_NEW):
         signed = sign_envelope(_envelope(created_at=in_overlap), key)
         assert verify_envelope(signed, KEYRING, in_overlap).key_id == key.key_id
-    assert [k.key_id for k in KEYRING.for_party("CICA")] == [
+    assert [k.key_id for k in KEYRING if k.party == "CICA"] == [
         "CICA-2024-1",
         "CICA-2026-1",
         "CICA-2026-2",
