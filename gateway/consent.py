@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from gateway.envelope_content import Content
 from gateway.provenance import KnownEnvelope, ProvenanceError, ProvenanceIndex, providers_of
-from gateway.similarity import Resemblance
+from gateway.resemblance import Resemblance
 
 CONSENT_MISSING = "consent.missing"
 UNDECLARED_DERIVATION = "consent.undeclared_derivation"

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.envelope_content import Content, content_of
-from gateway.similarity import Resemblance, ResemblanceIndex
+from gateway.resemblance import Resemblance
+from gateway.similarity import ResemblanceIndex
 
 UNKNOWN_REFERENCE = "provenance.unknown_reference"
 
