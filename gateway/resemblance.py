@@ -82,3 +82,8 @@ def level_of(kind: Kind, score: float, accumulated: bool = False) -> Level | Non
     if score >= block:
         return "block"
     return "review" if score >= review else None
+
+
+def best_first(found: list[Resemblance]) -> list[Resemblance]:
+    """Blocking before review, then by score (then by envelope, for a stable order)."""
+    return sorted(found, key=lambda r: (r.level != "block", -r.score, r.matched_envelope_id))

@@ -25,6 +25,7 @@ from contracts.registry import all_specs
 from gateway import amqp, outgoing
 from gateway.amqp import ConfirmingPublisher, PublishRefused, TransactionalChannel
 from gateway.archive import Appended, ArchiveStore, Entry
+from gateway.archive.scan import ArchiveReader
 from gateway.archive.store import async_url
 from gateway.client import user_from_url
 from gateway.config import ConfigError, GatewayConfig
@@ -127,7 +128,8 @@ class Gateway:
         )
         self.archive = FollowedArchive(config.archive.url)
         self._applied_seq = 0  # self.state reflects every archive record up to this one
-        self.state = PartyState(config.party)
+        self._reader = ArchiveReader(config.archive.url)  # what the state's indexes let go
+        self.state = PartyState.bounded(config.party, self._reader)
         self._state_lost = False
         self._local: AbstractRobustConnection | None = None
         self._links: dict[str, AbstractRobustConnection] = {}
@@ -313,29 +315,17 @@ class Gateway:
             if head - self._applied_seq > ours:
                 async for record in archive.iter_records(after_seq=self._applied_seq):
                     if record.seq not in archive.own:
-                        self.state.replay_record(
-                            record.kind,
-                            record.outcome,
-                            record.payload,
-                            record.occurred_at,
-                            message_id=record.message_id,
-                        )
+                        self.state.apply(record)
                     head = max(head, record.seq)
             self._applied_seq = head
             archive.own.clear()
 
     async def _rebuild_state(self) -> None:
-        state = PartyState(self.config.party)
+        state = PartyState.bounded(self.config.party, self._reader)
         count = 0
         async with self.archive.lock:
             async for record in self.archive.iter_records():
-                state.replay_record(
-                    record.kind,
-                    record.outcome,
-                    record.payload,
-                    record.occurred_at,
-                    message_id=record.message_id,
-                )
+                state.apply(record)
                 count += 1
                 self._applied_seq = record.seq
             self.archive.own.clear()
@@ -485,4 +475,5 @@ class Gateway:
                 with contextlib.suppress(Exception):
                     await connection.close()
         await self.archive.close()
+        self._reader.close()
         log.info("gateway.stopped", party=self.config.party)

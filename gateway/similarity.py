@@ -22,12 +22,14 @@ Thresholds and levels are in ``gateway.resemblance``; the submission's side of t
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from gateway.envelope_content import Content
+from gateway.evicted import Evicted, digest_features
 from gateway.fingerprints import (
     EMPTY,
     PROVIDED_SPAN,
@@ -42,9 +44,17 @@ from gateway.fingerprints import (
     window_share,
 )
 from gateway.normalise import tokens
-from gateway.resemblance import LONG_TOKENS, MIN_TOKENS, RANK, Kind, Resemblance, level_of
+from gateway.resemblance import (
+    LONG_TOKENS,
+    MIN_TOKENS,
+    RANK,
+    Kind,
+    Resemblance,
+    best_first,
+    level_of,
+)
 from gateway.sent_memory import SentMemory
-from gateway.submission_prints import Query, file_query, padding_of, text_query, unpadded
+from gateway.submission_prints import Query, file_query, padding_of, text_query, union, unpadded
 
 MIN_SHARED_FEATURES = 2
 # Alignment (see gateway.fingerprints.aligned_share) is worked out for candidates with at least
@@ -70,14 +80,26 @@ class ContainmentIndex:
 
     def __init__(self) -> None:
         self._postings: dict[int, list[int]] = {}
-        self.features: list[Features] = []
+        self.features: dict[int, Features] = {}
+        self._next = 0
 
     def add(self, features: Features) -> int:
-        key = len(self.features)
-        self.features.append(features)
+        key = self._next
+        self._next += 1
+        self.features[key] = features
         for feature in features.tolist():
             self._postings.setdefault(feature, []).append(key)
         return key
+
+    def remove(self, key: int) -> Features:
+        """Forget ``key``; its features. Keys go oldest first, so each is found at the front."""
+        features = self.features.pop(key)
+        for feature in features.tolist():
+            keys = self._postings[feature]
+            keys.remove(key)
+            if not keys:
+                del self._postings[feature]
+        return features
 
     def overlap(self, features: Features) -> dict[int, int]:
         counts: dict[int, int] = {}
@@ -99,21 +121,43 @@ class _Provided:
     tokens: tuple[int, ...] = ()
 
 
-class ResemblanceIndex:
-    """Fingerprints of provided content, and of what was recently sent to each recipient."""
+@dataclass(frozen=True)
+class _Held:
+    """What one provided envelope put in the index, to take out again when it is evicted."""
 
-    def __init__(self) -> None:
+    provider: str
+    keys: tuple[tuple[str, int], ...]
+    sha256: tuple[str, ...]
+    fuzzy: bool
+
+
+class ResemblanceIndex:
+    """Fingerprints of provided content, and of what was recently sent to each recipient.
+
+    With a ``capacity``, only that many provided envelopes are held, the oldest evicted first;
+    ``evicted`` tells which providers' evicted content a submission may resemble (to be read
+    back from the archive, see ``gateway.provenance``). ``memory`` shares the sent-memory of
+    another index: the archive's evicted content is compared through a passing index like this.
+    """
+
+    def __init__(
+        self, capacity: int | None = None, memory: dict[str, SentMemory] | None = None
+    ) -> None:
         self._texts = ContainmentIndex()
         self._files = ContainmentIndex()
         self._provided: dict[tuple[str, int], _Provided] = {}
         self._fuzzy: list[tuple[str, _Provided]] = []
         self._sha256: dict[str, list[str]] = {}
-        self._memory: dict[str, SentMemory] = {}
+        self.memory: dict[str, SentMemory] = {} if memory is None else memory
+        self._capacity = capacity
+        self._held: OrderedDict[str, _Held] = OrderedDict()
+        self.evicted = Evicted()
 
-    def add_provided(self, envelope_id: str, content: Content) -> None:
+    def add_provided(self, envelope_id: str, content: Content, provider: str = "") -> None:
         """Index the content of a received envelope."""
         for digest in content.sha256:
             self._sha256.setdefault(digest, []).append(envelope_id)
+        keys: list[tuple[str, int]] = []
         for field, text in content.texts:
             hashes = token_hashes(tokens(text))
             if len(hashes) >= MIN_TOKENS:
@@ -122,25 +166,64 @@ class ResemblanceIndex:
                 self._provided["t", key] = _Provided(
                     envelope_id, field, kind, tuple(hashes.tolist())
                 )
+                keys.append(("t", key))
+        fuzzy = False
         for field, data in content.files:
             key = self._files.add(chunks(data))
             self._provided["f", key] = _Provided(envelope_id, field, "file")
-            fuzzy = fuzzy_digest(data)
-            if fuzzy is not None and len(self._fuzzy) < MAX_FUZZY_DIGESTS:
-                self._fuzzy.append((fuzzy, _Provided(envelope_id, field, "fuzzy")))
+            keys.append(("f", key))
+            tlsh = fuzzy_digest(data)
+            if tlsh is not None and len(self._fuzzy) < MAX_FUZZY_DIGESTS:
+                self._fuzzy.append((tlsh, _Provided(envelope_id, field, "fuzzy")))
+                fuzzy = True
+        self._held[envelope_id] = _Held(provider, tuple(keys), content.sha256, fuzzy)
+        while self._capacity is not None and len(self._held) > self._capacity:
+            self._evict(*self._held.popitem(last=False))
+
+    def _evict(self, envelope_id: str, held: _Held) -> None:
+        features = [digest_features(held.sha256)]
+        for space, key in held.keys:
+            features.append((self._texts if space == "t" else self._files).remove(key))
+            del self._provided[space, key]
+        for digest in held.sha256:
+            ids = self._sha256[digest]
+            ids.remove(envelope_id)
+            if not ids:
+                del self._sha256[digest]
+        if held.fuzzy:
+            self._fuzzy = [item for item in self._fuzzy if item[1].envelope_id != envelope_id]
+        self.evicted.add(held.provider, union(features), files=held.fuzzy)
+
+    def holds(self, envelope_id: str) -> bool:
+        """Is this provided envelope's content in the index (not evicted)?"""
+        return envelope_id in self._held
+
+    def held_count(self) -> int:
+        return len(self._held)
+
+    def suspects(self, content: Content, recipient: str | None = None) -> list[str]:
+        """Providers whose evicted content ``content`` may resemble (see ``gateway.evicted``)."""
+        if not self.evicted.count:
+            return []
+        texts, files = text_query(content), file_query(content)
+        parts = [texts.joined, files.joined, digest_features(content.sha256)]
+        memory = self.memory.get(recipient) if recipient is not None else None
+        if memory is not None:
+            parts += [memory.with_text(texts).joined, memory.with_files(files).joined]
+        return self.evicted.suspects(union(parts), files=bool(content.files))
 
     def remember_sent(self, recipient: str, content: Content) -> None:
         """Remember what an envelope sent to ``recipient`` carried (the last few per recipient)."""
         texts = Content(content.texts)
         files = file_query(content).joined if content.files else EMPTY
-        self._memory.setdefault(recipient, SentMemory()).add(texts, files)
+        self.memory.setdefault(recipient, SentMemory()).add(texts, files)
 
     def resemblances(self, content: Content, recipient: str | None = None) -> list[Resemblance]:
         """Every provided text or file ``content`` resembles at review level or above, best
         first: blocking before review, then by score."""
         if not self._provided and not self._sha256:
             return []
-        memory = self._memory.get(recipient) if recipient is not None else None
+        memory = self.memory.get(recipient) if recipient is not None else None
         found = [
             Resemblance(envelope_id, f"sha256 {digest}", "attachments", "sha256", 1.0, "block")
             for digest in content.sha256
@@ -151,8 +234,7 @@ class ResemblanceIndex:
         files = file_query(content)
         found += self._contained("f", self._files, files, memory.with_files if memory else None)
         found += self._fuzzy_matches(content)
-        found.sort(key=lambda r: (r.level != "block", -r.score, r.matched_envelope_id))
-        return found
+        return best_first(found)
 
     def _score(self, space: str, key: int, query: Query) -> float:
         """Containment of provided text or file ``key`` in ``query``; for a text whose tokens

@@ -54,6 +54,7 @@ PURE_GATEWAY_MODULES = (
     "gateway.resemblance",
     "gateway.submission_prints",
     "gateway.sent_memory",
+    "gateway.evicted",
     "gateway.signing",
     "gateway.keys",
     "gateway.freshness",
