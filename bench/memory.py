@@ -19,6 +19,7 @@ import gc
 import json
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -29,11 +30,13 @@ from gateway.archive.scan import ArchiveReader
 from gateway.logging import configure_logging
 from gateway.provenance import ProvenanceIndex
 from gateway.receipts import ReceiptTracker
+from gateway.signing import envelope_digest
 from gateway.state import PartyState
 from tests.gateway.workers import rigs
 from tests.support.fakes import FakeChannel, FakeMessage
 
 CHUNK = 1_000
+NOW = datetime.now(UTC)
 SAMPLE_EVERY = 100_000  # one line per sample as it is taken: a long run reports as it goes
 
 
@@ -100,6 +103,35 @@ async def push(messages: int, directory: Path) -> dict[str, float]:
     return figures
 
 
+def state_only(messages: int, directory: Path, *, unbounded: bool) -> dict[str, float]:
+    """The state's own per-message path, without the workers: what CICA's state does with each
+    envelope it signs and each receipt, and what SCO-RATS's does with each it accepts. Fast
+    enough for a million on a loaded machine; ``unbounded`` is the state before issue 15."""
+    reader = ArchiveReader(f"sqlite:///{directory / 'unused'}.db")  # nothing evicted is asked
+    cica, rats = PartyState("CICA"), PartyState("SCO-RATS")
+    if not unbounded:
+        bound(cica, reader)
+        bound(rats, reader)
+    figures: dict[str, float] = {"start_mb": rss_mb()}
+    started = time.monotonic()
+    template = rigs.from_cica("")
+    for n in range(messages):
+        # The state does not verify: one signed template, a new id and text per message.
+        body = {**template["body"], "text": {"en": f"Short note number {n} for the liaison desk."}}
+        envelope = {**template, "id": f"{template['id']}-{n}", "body": body}
+        cica.sent(envelope, f"m-{n}", NOW)
+        rats.received(envelope, NOW)
+        cica.receipts.settle(envelope["id"], envelope_digest(envelope), "SCO-RATS")
+        if (n + 1) % SAMPLE_EVERY == 0:
+            figures[f"at_{(n + 1) // 1000}k_mb"] = rss = rss_mb()
+            elapsed = time.monotonic() - started
+            print(json.dumps({"messages": n + 1, "rss_mb": rss, "seconds": elapsed}), flush=True)
+    figures["at_end_mb"] = rss_mb()
+    figures["seconds"] = time.monotonic() - started
+    reader.close()
+    return figures
+
+
 def settle(state: PartyState, receipts: list[dict[str, object]]) -> None:
     """What CICA's inbound worker does with each receipt SCO-RATS signed."""
     for receipt in receipts:
@@ -111,10 +143,15 @@ def settle(state: PartyState, receipts: list[dict[str, object]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--state-only", action="store_true", help="the state without workers")
+    parser.add_argument("--unbounded", action="store_true", help="with --state-only: as before")
     args = parser.parse_args()
     configure_logging("json", level="warning")  # per-message lines are debug detail here
     with tempfile.TemporaryDirectory(prefix="gw-memory-") as directory:
-        figures = asyncio.run(push(args.messages, Path(directory)))
+        if args.state_only:
+            figures = state_only(args.messages, Path(directory), unbounded=args.unbounded)
+        else:
+            figures = asyncio.run(push(args.messages, Path(directory)))
     if "at_100k_mb" in figures:
         figures["ratio"] = figures["at_end_mb"] / figures["at_100k_mb"]
     print(json.dumps({"messages": args.messages, **figures}, indent=2))
