@@ -21,7 +21,7 @@ MODULE_CAPS = {
     "cli/archive.py": 458,
     "consent.py": 410,
     "desk/operations.py": 407,
-    "service.py": 488,
+    "service.py": 479,
     "workers/control.py": 619,
     "workers/inbound.py": 669,
     "workers/outbound.py": 581,
