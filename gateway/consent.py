@@ -16,7 +16,7 @@ from datetime import datetime
 from gateway.consent_registry import ConsentRegistry
 from gateway.envelope_content import Content
 from gateway.provenance import KnownEnvelope, ProvenanceError, ProvenanceIndex, providers_of
-from gateway.similarity import Resemblance
+from gateway.resemblance import Resemblance
 
 CONSENT_MISSING = "consent.missing"
 UNDECLARED_DERIVATION = "consent.undeclared_derivation"

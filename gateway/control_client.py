@@ -26,7 +26,7 @@ from contracts.amqp import (
     status_routing_key,
 )
 from gateway.client import user_from_url
-from gateway.replay import ControlRequest
+from gateway.control_requests import ControlRequest
 from gateway.tls import Endpoint
 
 # Statuses that answer a control request; their routing keys on gw.status are

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import structlog
 
-from gateway.archive import Appended, ArchiveStore, Entry, Record
+from gateway.archive import Appended, ArchiveStore, Entry
+from gateway.archive.scan import ArchiveReader
 from gateway.archive.store import async_url
 from gateway.state import PartyState
 
@@ -39,23 +40,14 @@ class FollowedArchive(ArchiveStore):
         return appended
 
 
-def _replay(state: PartyState, record: Record) -> None:
-    state.replay_record(
-        record.kind,
-        record.outcome,
-        record.payload,
-        record.occurred_at,
-        message_id=record.message_id,
-    )
-
-
 class ArchiveFollower:
     """One Party's ``PartyState`` and the archive position it reflects."""
 
-    def __init__(self, party: str, archive: FollowedArchive) -> None:
+    def __init__(self, party: str, archive: FollowedArchive, reader: ArchiveReader) -> None:
         self.party = party
         self.archive = archive
-        self.state = PartyState(party)
+        self._reader = reader  # answers for what the state's bounded indexes let go
+        self.state = PartyState.bounded(party, reader)
         self._applied_seq = 0  # self.state reflects every archive record up to this one
         self._lost = False
 
@@ -81,18 +73,18 @@ class ArchiveFollower:
             if head - self._applied_seq > ours:
                 async for record in archive.iter_records(after_seq=self._applied_seq):
                     if record.seq not in archive.own:
-                        _replay(self.state, record)
+                        self.state.apply(record)
                     head = max(head, record.seq)
             self._applied_seq = head
             archive.own.clear()
 
     async def rebuild(self) -> None:
         """Replay the whole archive into a fresh state."""
-        state = PartyState(self.party)
+        state = PartyState.bounded(self.party, self._reader)
         count = 0
         async with self.archive.lock:
             async for record in self.archive.iter_records():
-                _replay(state, record)
+                state.apply(record)
                 count += 1
                 self._applied_seq = record.seq
             self.archive.own.clear()

@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.archive import Record
 from gateway.consent_registry import ConsentRegistry, DecisionRecord
-from gateway.replay import PASSED, released_records
+from gateway.replay_plan import PASSED, released_records
 from gateway.stamping import rfc3339
 
 CONSENT_TYPES = ("consent.decision", "consent.revocation")

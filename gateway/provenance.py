@@ -13,15 +13,33 @@ body's strings for display; the comparison itself is :class:`gateway.similarity.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from itertools import islice
+from typing import Any, Final, Protocol
 
 from gateway.envelope_content import Content, content_of
-from gateway.similarity import Resemblance, ResemblanceIndex
+from gateway.resemblance import Resemblance, best_first
+from gateway.similarity import ResemblanceIndex
 
 UNKNOWN_REFERENCE = "provenance.unknown_reference"
+# Held in memory with an archive to fall back on: the envelopes most recently used, and the
+# content of the most recently received ones. Both are reached long before 100,000 messages.
+ENVELOPE_CAPACITY: Final = 50_000
+CONTENT_CAPACITY: Final = 20_000
+# Evicted content read back from the archive is compared this many envelopes at a time.
+COLD_CHUNK: Final = 2_000
+
+
+class ArchivedEnvelopes(Protocol):
+    """The archive's envelopes, read back for what an index no longer holds in memory."""
+
+    def envelope(self, envelope_id: str) -> tuple[Mapping[str, Any], bool] | None:
+        """The archived envelope with this id (sent or delivered) and whether it was received."""
+
+    def received_from(self, provider: str) -> Iterator[Mapping[str, Any]]:
+        """Every envelope delivered from ``provider``, oldest first."""
 
 
 class ProvenanceError(Exception):
@@ -119,39 +137,96 @@ class ProvenanceIndex:
     reproducing someone else's information, and what this Party sent is its own (or was itself
     checked, with its declared sources, when it was sent). What this Party sent is remembered
     per recipient, so that provided content spread over several messages adds up.
+
+    With ``archived``, memory is bounded: ``envelope_capacity`` envelopes by id (the least
+    recently used go first) and the content of ``content_capacity`` received ones (the oldest
+    go first). What went is read back from the archive when it is asked for: an id by its
+    record, content when the index's filter of evicted content says a submission may
+    resemble it (then that provider's received envelopes, compared a chunk at a time). Without
+    ``archived`` (tests, tools), everything stays in memory.
     """
 
-    def __init__(self) -> None:
-        self._by_id: dict[str, KnownEnvelope] = {}
-        self._content = ResemblanceIndex()
+    def __init__(
+        self,
+        archived: ArchivedEnvelopes | None = None,
+        *,
+        envelope_capacity: int = ENVELOPE_CAPACITY,
+        content_capacity: int = CONTENT_CAPACITY,
+    ) -> None:
+        self._archived = archived
+        self._capacity = envelope_capacity if archived is not None else None
+        self._by_id: OrderedDict[str, KnownEnvelope] = OrderedDict()
+        self._content = ResemblanceIndex(content_capacity if archived is not None else None)
+        self._recorded = 0
 
     def add(self, known: KnownEnvelope) -> bool:
-        """Record ``known``; False when its id is already recorded (a redelivery or a replay).
+        """Record ``known``; False when its id is already held (a redelivery or a replay).
 
         Envelope ids are signed and never reused, so the first record stands.
         """
         if known.id in self._by_id:
             return False
-        self._by_id[known.id] = known if known.content is None else replace(known, content=None)
+        self._hold(known)
+        self._recorded += 1
         if known.received:
-            self._content.add_provided(known.id, known.readable())
+            self._content.add_provided(known.id, known.readable(), known.provider)
         else:
             self._content.remember_sent(known.recipient, known.readable())
         return True
 
+    def _hold(self, known: KnownEnvelope) -> KnownEnvelope:
+        held = known if known.content is None else replace(known, content=None)
+        self._by_id[known.id] = held
+        if self._capacity is not None and len(self._by_id) > self._capacity:
+            self._by_id.popitem(last=False)
+        return held
+
     def get(self, envelope_id: str) -> KnownEnvelope | None:
-        return self._by_id.get(envelope_id)
+        known = self._by_id.get(envelope_id)
+        if known is not None:
+            self._by_id.move_to_end(envelope_id)
+            return known
+        if self._archived is None:
+            return None
+        found = self._archived.envelope(envelope_id)
+        if found is None:
+            return None
+        return self._hold(known_from_envelope(*found))
+
+    def held_count(self) -> tuple[int, int]:
+        """Envelopes held by id, and received envelopes whose content is held."""
+        return len(self._by_id), self._content.held_count()
 
     def resemblances(self, content: Content, recipient: str | None = None) -> list[Resemblance]:
         """Provided content that ``content`` resembles (see ``gateway.similarity``), counting
         what was recently sent to ``recipient`` too; best first."""
-        return self._content.resemblances(content, recipient)
+        found = self._content.resemblances(content, recipient)
+        if self._archived is None:
+            return found
+        for provider in self._content.suspects(content, recipient):
+            found += self._evicted_resemblances(self._archived, provider, content, recipient)
+        return best_first(found)
+
+    def _evicted_resemblances(
+        self, archived: ArchivedEnvelopes, provider: str, content: Content, recipient: str | None
+    ) -> list[Resemblance]:
+        found: list[Resemblance] = []
+        evicted = (
+            raw for raw in archived.received_from(provider) if not self._content.holds(raw["id"])
+        )
+        while chunk := list(islice(evicted, COLD_CHUNK)):
+            passing = ResemblanceIndex(memory=self._content.memory)
+            for raw in chunk:
+                passing.add_provided(raw["id"], known_from_envelope(raw, True).readable())
+            found += passing.resemblances(content, recipient)
+        return found
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        """Envelopes recorded (held in memory or not)."""
+        return self._recorded
 
     def __contains__(self, envelope_id: object) -> bool:
-        return envelope_id in self._by_id
+        return isinstance(envelope_id, str) and self.get(envelope_id) is not None
 
 
 @dataclass(frozen=True)

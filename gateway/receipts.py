@@ -10,7 +10,9 @@
   receipt for an already settled envelope is expected (the peer re-sends its original receipt
   when it sees a duplicate): it is checked the same way and returns None, so the caller emits
   ``delivered`` only once. Settled ids are remembered for the last ``settled_memory``
-  envelopes; beyond that a late duplicate receipt is ``receipt.unknown_envelope``.
+  envelopes; beyond that a late duplicate receipt is checked against the envelope as archived
+  (``archived``: a pending envelope is always in memory, so an archived one that is not pending
+  was settled); without an archive it is ``receipt.unknown_envelope``.
 - ``overdue`` returns each pending envelope at most once, when it has waited longer than
   ``after``; it stays pending (and counted) until its receipt arrives. ``overdue_count`` is
   how many of those returned are still waiting now.
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from gateway.keys import format_rfc3339
+from gateway.provenance import ArchivedEnvelopes
 from gateway.signing import envelope_digest
 
 ReceiptCode = Literal["receipt.unknown_envelope", "receipt.digest_mismatch", "receipt.wrong_sender"]
@@ -69,10 +72,13 @@ class Pending:
 
 
 class ReceiptTracker:
-    def __init__(self, *, settled_memory: int = 100_000) -> None:
+    def __init__(
+        self, *, settled_memory: int = 100_000, archived: ArchivedEnvelopes | None = None
+    ) -> None:
         if settled_memory < 0:
             raise ValueError("settled_memory must not be negative")
         self._settled_memory = settled_memory
+        self._archived = archived
         self._pending: dict[str, Pending] = {}
         self._settled: OrderedDict[str, Pending] = OrderedDict()
         self._by_sent_at: list[tuple[datetime, str]] = []
@@ -109,7 +115,7 @@ class ReceiptTracker:
         """The settled Pending, or None for a repeated receipt; raise ReceiptError otherwise."""
         pending = self._pending.get(envelope_id)
         if pending is None:
-            settled = self._settled.get(envelope_id)
+            settled = self._settled.get(envelope_id) or self._archived_sent(envelope_id)
             if settled is None:
                 raise ReceiptError(
                     "receipt.unknown_envelope", f"no envelope {envelope_id!r} awaits a receipt"
@@ -126,6 +132,26 @@ class ReceiptTracker:
         while len(self._settled) > self._settled_memory:
             self._settled.popitem(last=False)
         return pending
+
+    def _archived_sent(self, envelope_id: str) -> Pending | None:
+        """A settled envelope no longer remembered, as the archive holds it."""
+        found = self._archived.envelope(envelope_id) if self._archived is not None else None
+        if found is None or found[1]:
+            return None
+        envelope = found[0]
+        return Pending(
+            envelope_id,
+            envelope_digest(envelope),
+            str(envelope.get("recipient")),
+            "",
+            str(envelope.get("type")),
+            datetime.min,
+            "",
+        )
+
+    def settled_count(self) -> int:
+        """Settled envelopes remembered in memory."""
+        return len(self._settled)
 
     def overdue(self, now: datetime, after: timedelta) -> list[Pending]:
         """Pending envelopes that became overdue since the last call, oldest first."""

@@ -1,13 +1,10 @@
-"""Replay, release and operator submissions: the pure part.
+"""What one archived record becomes when an operator replays or releases it: the pure part.
 
-Operator tools (``gateway replay``, ``gateway quarantine release``, ``gateway consent request``)
-do not act on the brokers themselves. They publish a :class:`ControlRequest` to the internal
-``gw.control`` queue as the gateway's own broker user, and the running gateway's control worker
-decides each request with the functions here, against its live state: a replay sees the consent
-registry, the roster and the keys as they are now, not as they were when the message first
-passed. This module holds the request format, the choice of archived records an operator's
-selection turns into requests, what one archived record may become on replay, the archive
-entries and status answers of a request, and the text the tools print. Nothing here does I/O.
+The running gateway's control worker decides each request (``gateway.control_requests``) with
+the functions here, against its live state: a replay sees the consent registry, the roster and
+the keys as they are now, not as they were when the message first passed. This module holds
+what one archived record may become on replay, and the archive entries and status answers of a
+request. Nothing here does I/O.
 
 Which records each target takes
 -------------------------------
@@ -22,40 +19,30 @@ Which records each target takes
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 
 from contracts import ContractError, parse_envelope
 from contracts.amqp import CONTENT_TYPE, OPERATOR_SYSTEM, REPLAY_OF_HEADER
 from gateway import outgoing
 from gateway.archive import Entry, Record
 from gateway.consent import RouteDecision
+
+# The control worker reads the request format from here as well as what a request becomes.
+from gateway.control_requests import ControlRequest, Target
 from gateway.inbound import InboundContext, Refused, decide_envelope
 from gateway.keys import Keyring
 from gateway.outbound import Delivery, OutboundContext, route_of
 from gateway.outgoing import Outgoing
 from gateway.provenance import known_from_envelope
 from gateway.signing import SignatureError, verify_envelope
-from gateway.stamping import rfc3339
 
-Action = Literal["replay", "release", "submit", "review_release", "review_refuse"]
-Target = Literal["deliver", "peer", "reprocess"]
-ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
-TARGETS: Final[tuple[Target, ...]] = get_args(Target)
-
-"""The system name of submissions an operator makes through ``gw.control`` (action submit)."""
-
-MALFORMED: Final = "control.malformed"
-UNAUTHORIZED: Final = "control.unauthorized"
 UNKNOWN_RECORD: Final = "replay.unknown_record"
 NOT_REPLAYABLE: Final = "replay.not_replayable"
 TOO_OLD: Final = "replay.too_old"
 UNREADABLE: Final = "replay.unreadable_record"
-
-MAX_REQUEST_ID_LENGTH: Final = 255
 
 # Kind and outcomes of the archived records each target can replay.
 REPLAYABLE: Final[Mapping[Target, tuple[str, frozenset[str]]]] = {
@@ -63,134 +50,6 @@ REPLAYABLE: Final[Mapping[Target, tuple[str, frozenset[str]]]] = {
     "peer": ("envelope.out", frozenset({"sent"})),
     "reprocess": ("submission", frozenset({"rejected", "quarantined"})),
 }
-# Outcomes of the archive record of a request that mean its record went through; a
-# quarantined submission with one of these is no longer waiting for release.
-PASSED: Final = frozenset({"replayed", "released"})
-REQUEST_KINDS: Final = ("replay", "release")
-REVIEW_ACTIONS: Final = frozenset({"review_release", "review_refuse"})
-MAX_OFFICER_LENGTH: Final = 64
-MAX_NOTE_LENGTH: Final = 2000
-
-
-class RequestError(Exception):
-    """A control request the gateway cannot act on; ``code`` is the reason."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class ControlRequest:
-    """One operator request on ``gw.control`` (JSON; the AMQP message_id is the request_id)."""
-
-    request_id: str
-    action: Action
-    seq: int | None = None
-    target: Target | None = None
-    submission: Mapping[str, Any] | None = None
-    officer: str | None = None  # review: the person releasing or refusing
-    note: str | None = None  # review: why it is refused
-
-    def to_json(self) -> bytes:
-        return json.dumps(
-            {
-                "request_id": self.request_id,
-                "action": self.action,
-                "seq": self.seq,
-                "target": self.target,
-                "submission": dict(self.submission) if self.submission is not None else None,
-                "officer": self.officer,
-                "note": self.note,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode()
-
-    @property
-    def record_kind(self) -> str:
-        """The kind of the archive record that documents this request."""
-        if self.action in REVIEW_ACTIONS:
-            return "review"
-        return "release" if self.action == "release" else "replay"
-
-
-def replay_request(request_id: str, seq: int, target: Target) -> ControlRequest:
-    return ControlRequest(request_id, "replay", seq=seq, target=target)
-
-
-def release_request(request_id: str, seq: int) -> ControlRequest:
-    return ControlRequest(request_id, "release", seq=seq, target="reprocess")
-
-
-def submit_request(request_id: str, submission: Mapping[str, Any]) -> ControlRequest:
-    return ControlRequest(request_id, "submit", submission=submission)
-
-
-def review_release_request(request_id: str, seq: int, officer: str) -> ControlRequest:
-    return ControlRequest(request_id, "review_release", seq=seq, officer=officer)
-
-
-def review_refuse_request(request_id: str, seq: int, officer: str, note: str) -> ControlRequest:
-    return ControlRequest(request_id, "review_refuse", seq=seq, officer=officer, note=note)
-
-
-def _text_member(data: Mapping[str, Any], name: str, limit: int, action: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise RequestError(
-            MALFORMED, f"action {action} needs {name}, a non-empty string of at most {limit}"
-        )
-    return value.strip()
-
-
-def request_id_of(body: bytes) -> str | None:
-    """The request_id of a request too broken to parse, if one can be read (for the answer)."""
-    try:
-        value = json.loads(body).get("request_id")
-    except (ValueError, AttributeError, RecursionError):
-        return None
-    return value if isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_LENGTH else None
-
-
-def parse_control_request(body: bytes) -> ControlRequest:
-    """A :class:`ControlRequest` from its JSON; RequestError(``control.malformed``) otherwise."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise RequestError(MALFORMED, f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise RequestError(MALFORMED, "a control request is a JSON object")
-    request_id = data.get("request_id")
-    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID_LENGTH:
-        raise RequestError(MALFORMED, "request_id must be a non-empty string")
-    action = data.get("action")
-    if action not in ACTIONS:
-        raise RequestError(MALFORMED, f"action must be one of {', '.join(ACTIONS)}")
-    if action == "submit":
-        submission = data.get("submission")
-        if not isinstance(submission, dict):
-            raise RequestError(MALFORMED, "action submit needs a submission object")
-        return submit_request(request_id, submission)
-    seq = data.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise RequestError(MALFORMED, f"action {action} needs seq, a positive archive seq")
-    if action == "review_release":
-        officer = _text_member(data, "officer", MAX_OFFICER_LENGTH, action)
-        return review_release_request(request_id, seq, officer)
-    if action == "review_refuse":
-        officer = _text_member(data, "officer", MAX_OFFICER_LENGTH, action)
-        note = _text_member(data, "note", MAX_NOTE_LENGTH, action)
-        return review_refuse_request(request_id, seq, officer, note)
-    target = data.get("target")
-    if action == "release":
-        if target not in (None, "reprocess"):
-            raise RequestError(MALFORMED, "action release re-processes; target must be reprocess")
-        return release_request(request_id, seq)
-    if target not in TARGETS:
-        raise RequestError(MALFORMED, f"target must be one of {', '.join(TARGETS)}")
-    return replay_request(request_id, seq, target)
 
 
 def reprocess_key(seq: int) -> str:
@@ -421,169 +280,3 @@ def request_entry(
 
 def replay_header(seq: int) -> dict[str, str]:
     return {REPLAY_OF_HEADER: str(seq)}
-
-
-# --- selecting records (the CLI side) --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What an operator asked for; empty means "any". Ids are seqs, envelope or message ids."""
-
-    ids: tuple[str, ...] = ()
-    since: datetime | None = None
-    until: datetime | None = None
-    types: tuple[str, ...] = ()
-    outcomes: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-
-    def matches(self, record: Record) -> bool:
-        return (
-            (self.since is None or record.recorded_at >= self.since)
-            and (self.until is None or record.recorded_at < self.until)
-            and (not self.types or record.type in self.types)
-            and (not self.outcomes or record.outcome in self.outcomes)
-            and (not self.kinds or record.kind in self.kinds)
-        )
-
-    def search_kinds_outcomes(self, target: Target) -> tuple[list[str], list[str]]:
-        """Kinds and outcomes to search for (the target's, narrowed by the operator's)."""
-        kind, outcomes = REPLAYABLE[target]
-        kinds = [kind] if not self.kinds or kind in self.kinds else []
-        wanted = sorted(outcomes if not self.outcomes else outcomes & set(self.outcomes))
-        return kinds, wanted
-
-
-@dataclass(frozen=True)
-class Planned:
-    record: Record
-    request: ControlRequest
-
-
-@dataclass(frozen=True)
-class Skipped:
-    record: Record
-    why: str
-
-
-@dataclass
-class ReplayPlan:
-    target: Target
-    planned: list[Planned] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-
-
-def plan_replay(
-    records: Iterable[Record],
-    target: Target,
-    *,
-    released: Mapping[int, Record],
-    new_id: Callable[[], str],
-) -> ReplayPlan:
-    """The requests that replay ``records`` to ``target``, in archive order.
-
-    Records the target cannot take are skipped with the reason. Each envelope is replayed once
-    (the delivered record rather than its duplicates); a submission already released is
-    skipped, naming the release (re-send its envelope with target peer instead).
-    """
-    plan = ReplayPlan(target)
-    chosen: dict[str, Record] = {}
-    for record in sorted({r.seq: r for r in records}.values(), key=lambda r: r.seq):
-        refusal = check_replayable(record, target)
-        if refusal is not None:
-            plan.skipped.append(Skipped(record, refusal.detail))
-            continue
-        if target == "reprocess":
-            release = released.get(record.seq)
-            if release is not None:
-                plan.skipped.append(
-                    Skipped(
-                        record,
-                        f"already released by seq {release.seq} as envelope "
-                        f"{release.envelope_id or '?'}",
-                    )
-                )
-                continue
-            key = str(record.seq)
-        else:
-            key = record.envelope_id or str(record.seq)
-        kept = chosen.get(key)
-        if kept is None or (kept.outcome != "delivered" and record.outcome == "delivered"):
-            if kept is not None:
-                plan.skipped.append(Skipped(kept, f"envelope {key} is replayed once"))
-            chosen[key] = record
-        else:
-            plan.skipped.append(Skipped(record, f"envelope {key} is replayed once"))
-    for record in sorted(chosen.values(), key=lambda r: r.seq):
-        plan.planned.append(Planned(record, replay_request(new_id(), record.seq, target)))
-    return plan
-
-
-def released_records(records: Iterable[Record]) -> dict[int, Record]:
-    """Archived request records that let their record through, by the seq they refer to."""
-    found: dict[int, Record] = {}
-    for record in records:
-        if (
-            record.kind in REQUEST_KINDS
-            and record.outcome in PASSED
-            and record.refers_to is not None
-        ):
-            found.setdefault(record.refers_to, record)
-    return found
-
-
-def pause_before(index: int, rate: float | None, elapsed: float) -> float:
-    """Seconds to wait before sending request ``index`` (from 0) at ``rate`` requests/s."""
-    if not rate:
-        return 0.0
-    return max(0.0, index / rate - elapsed)
-
-
-# --- what the tools print --------------------------------------------------------------------
-
-
-def describe(record: Record) -> str:
-    route = f"{record.provider or '?'}->{record.recipient or '?'}"
-    if record.provider is None and record.recipient is None:
-        route = "-"
-    ident = record.envelope_id or record.message_id or "-"
-    return (
-        f"seq {record.seq} {rfc3339(record.recorded_at)} {record.kind}/{record.outcome} "
-        f"{record.type or '-'} {route} {ident}"
-    )
-
-
-def plan_lines(plan: ReplayPlan, *, dry_run: bool) -> list[str]:
-    verb = "would replay" if dry_run else "replay"
-    lines = [f"{verb} to {plan.target}: {describe(p.record)}" for p in plan.planned]
-    lines += [f"skip: {describe(s.record)}: {s.why}" for s in plan.skipped]
-    lines.append(f"{len(plan.planned)} to replay to {plan.target}, {len(plan.skipped)} skipped")
-    return lines
-
-
-def result_of(event: Mapping[str, Any] | None) -> str:
-    """The result of one request as the summary counts it."""
-    if event is None:
-        return "unanswered"
-    return str(event.get("status") or "unknown")
-
-
-def summary(results: Sequence[str], skipped: int = 0) -> str:
-    counts = Counter(results)
-    parts = [f"{name} {counts[name]}" for name in sorted(counts)]
-    if skipped:
-        parts.append(f"skipped {skipped}")
-    return "summary: " + (", ".join(parts) if parts else "nothing to do")
-
-
-def answer_line(event: Mapping[str, Any] | None) -> str:
-    if event is None:
-        return "no answer before the deadline (the request stays queued on gw.control)"
-    line = str(event.get("status"))
-    if event.get("envelope_id"):
-        line += f" envelope {event['envelope_id']}"
-    if event.get("reason"):
-        line += f": {event['reason']}"
-    if event.get("detail"):
-        line += f" ({event['detail']})"
-    return line

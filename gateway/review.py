@@ -41,7 +41,7 @@ ALREADY_DECIDED: Final = "review.already_decided"
 SAME_OFFICER: Final = "review.same_officer"
 NOT_A_REVIEWER: Final = "review.not_a_reviewer"
 
-# The detector's review level for text (gateway.similarity.THRESHOLDS), measured on the 36
+# The detector's review level for text (gateway.resemblance.THRESHOLDS), measured on the 36
 # paragraphs (20 English, 16 Russian) of tests/gateway/fresh_text.py; tests/gateway/test_review.py
 # prints the figures. Unrelated paragraphs: 6 of 1,260 queries held (0.5 %), the highest 0.30,
 # all from paragraphs sharing boilerplate sentences. Copies of part of a paragraph in new text:

@@ -23,6 +23,7 @@ from aiohttp import web
 from contracts.registry import all_specs
 from gateway import amqp
 from gateway.amqp import ConfirmingPublisher, TransactionalChannel
+from gateway.archive.scan import ArchiveReader
 from gateway.client import user_from_url
 from gateway.config import ConfigError, GatewayConfig
 from gateway.console.app import console_for, https_context, setup_console
@@ -82,17 +83,23 @@ async def until_signalled(event: asyncio.Event | None = None) -> None:
     await stop.wait()
 
 
+def own_signing_key(config: GatewayConfig) -> SigningKey:
+    """The configured signing key, refused at start when it belongs to another Party."""
+    key = load_signing_key(config.keys.signing_key)
+    if key.party != config.party:
+        raise ConfigError(
+            f"keys.signing_key {config.keys.signing_key} is {key.party}'s key "
+            f"{key.key_id}, but this gateway is {config.party}; configure one "
+            f"of {config.party}'s own keys"
+        )
+    return key
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig, decisions: Decisions | None = None) -> None:
         self.config = config
         self._decisions = decisions or Decisions()
-        self.signing_key: SigningKey = load_signing_key(config.keys.signing_key)
-        if self.signing_key.party != config.party:
-            raise ConfigError(
-                f"keys.signing_key {config.keys.signing_key} is {self.signing_key.party}'s key "
-                f"{self.signing_key.key_id}, but this gateway is {config.party}; configure one "
-                f"of {config.party}'s own keys"
-            )
+        self.signing_key: SigningKey = own_signing_key(config)
         self.keyring = load_keyring(config)
         self._endpoints = {"local": Endpoint.of(config.broker, "broker")} | {
             c.id: Endpoint.of(c, f"counterparties.{i}") for i, c in enumerate(config.counterparties)
@@ -103,7 +110,8 @@ class Gateway:
             message_types=[spec.type for spec in all_specs()],
         )
         self.archive = FollowedArchive(config.archive.url)
-        self._follower = ArchiveFollower(config.party, self.archive)
+        self._reader = ArchiveReader(config.archive.url)
+        self._follower = ArchiveFollower(config.party, self.archive, self._reader)
         self._local: AbstractRobustConnection | None = None
         self._links: dict[str, AbstractRobustConnection] = {}
         self.publishers = {c.id: ConfirmingPublisher() for c in config.counterparties}
@@ -370,4 +378,5 @@ class Gateway:
                 with contextlib.suppress(Exception):
                     await connection.close()
         await self.archive.close()
+        self._reader.close()
         log.info("gateway.stopped", party=self.config.party)

@@ -1,4 +1,5 @@
-"""Which provided content does a submission reproduce, and how much of it: :class:`Resemblance`.
+"""Which provided content does a submission reproduce, and how much of it: :class:`Resemblance`
+(``gateway.resemblance``).
 
 The undeclared-derivation clause of the third-party rule asks, for a submission on its way to a
 third party, "which received envelopes does it carry information of without declaring them?".
@@ -15,49 +16,24 @@ submission itself carries part of P, once more with the features of the last
 ``MEMORY_MESSAGES`` envelopes this gateway sent to the same recipient added (so a text spread over
 several messages adds up too; the result says ``accumulated``).
 
-Two thresholds: block and review
---------------------------------
-Every resemblance has a ``level``: ``"block"`` (the rule treats the envelope as reproduced: it is
-quarantined unless consent covers it) or ``"review"`` (a weaker resemblance, below the blocking
-threshold but above the review threshold, that a release review may hold for a person to look at).
-Per kind of evidence:
-
-================  =====================================  ========  ========
-kind              score                                  block     review
-================  =====================================  ========  ========
-``sha256``        1.0 for the same attachment hash       1.0       --
-``text``          containment, P of 12+ tokens           0.50      0.20
-``short_text``    containment, P of 4 to 11 tokens       1.0       0.60
-``file``          containment of content-defined chunks  0.50      0.20
-``fuzzy``         1 - TLSH distance / 100                0.70      0.50
-================  =====================================  ========  ========
-
-Provided texts of fewer than ``MIN_TOKENS`` = 4 content tokens are not compared at all: "Terms of
-reference", "Meeting confirmed", a date or a place name say too little to be someone's
-information and are what both sides legitimately repeat. From 4 tokens on, a short provided text
-(a subject, a title, a sentence) must be reproduced whole (every pair of its tokens present,
-which insertions, confusables and invisible characters do not change) to block; half of it is
-worth a review. ``tests/gateway/test_similarity.py`` measures these thresholds on a corpus of
-unrelated paragraphs in both languages and on evasive copies (see the README for the figures).
+Thresholds and levels are in ``gateway.resemblance``; the submission's side of the comparison in
+``gateway.submission_prints``, the memory of what was sent in ``gateway.sent_memory``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from gateway.envelope_content import Content
+from gateway.evicted import Evicted, digest_features
 from gateway.fingerprints import (
-    CARRIED_SPAN,
     EMPTY,
     PROVIDED_SPAN,
     Features,
-    Tokens,
     aligned_share,
     chunks,
     fuzzy_digest,
@@ -68,28 +44,22 @@ from gateway.fingerprints import (
     window_share,
 )
 from gateway.normalise import tokens
+from gateway.resemblance import (
+    LONG_TOKENS,
+    MIN_TOKENS,
+    RANK,
+    Kind,
+    Resemblance,
+    best_first,
+    level_of,
+)
+from gateway.sent_memory import SentMemory
+from gateway.submission_prints import Query, file_query, padding_of, text_query, union, unpadded
 
-Kind = Literal["sha256", "text", "short_text", "file", "fuzzy"]
-Level = Literal["block", "review"]
-
-MIN_TOKENS = 4
-LONG_TOKENS = 12
-# (block, review) per kind; see the module docstring.
-THRESHOLDS: dict[Kind, tuple[float, float]] = {
-    "sha256": (1.0, 1.0),
-    "text": (0.50, 0.20),
-    "short_text": (1.0, 0.60),
-    "file": (0.50, 0.20),
-    "fuzzy": (0.70, 0.50),
-}
 MIN_SHARED_FEATURES = 2
 # Alignment (see gateway.fingerprints.aligned_share) is worked out for candidates with at least
 # this share of their tokens present: any copy that keeps two thirds of the words has.
 ALIGN_TOKEN_GATE = 0.5
-# Before aligning, a token repeated this often (and at least FILLER_SHARE of the text) that is
-# not in the provided text is taken for padding and left out.
-FILLER_MIN_COUNT = 4
-FILLER_SHARE = 0.05
 # A short text's tokens all within this many times its length of each other, in any order,
 # reproduce it (pieces scattered over a meeting invitation's fields, say); within the wider
 # window they are worth a review only (SHORT_WIDE_CAP is under the blocking score, 1.0).
@@ -99,49 +69,10 @@ SHORT_WIDE_CAP = 0.99
 ALIGN_SKIP = 3
 ALIGN_GAP = 6
 MIN_RUN = 3
-MEMORY_MESSAGES = 32
-# What earlier messages add is judged more strictly: SCO-RATS's own earlier words on the same
-# topic add up too, so fresh text plus them may reach 0.51 of a provided paragraph (measured).
-ACCUMULATED_BLOCK = 0.65
-MEMORY_CHARS = 200_000
-SEAM_TOKENS = 16
 # Work per submission is bounded: what lies beyond is not compared (the limits are far above
 # what a liaison message carries, and attachments are bounded by the contracts).
-MAX_QUERY_TOKENS = 200_000
 MAX_FUZZY_DIGESTS = 20_000
 MAX_THOROUGH = 16
-
-
-@dataclass(frozen=True)
-class Resemblance:
-    """A provided text or file found in a submission, and how much of it."""
-
-    matched_envelope_id: str
-    provided_field: str
-    field: str
-    kind: Kind
-    score: float
-    level: Level
-    accumulated: bool = False
-
-    def describe(self) -> str:
-        if self.kind == "sha256":
-            return f"attachment {self.provided_field}"
-        where = f"{self.field}, with earlier messages" if self.accumulated else self.field
-        return (
-            f"{self.kind} {self.score:.2f} of {self.matched_envelope_id} {self.provided_field} "
-            f"in {where}"
-        )
-
-
-def level_of(kind: Kind, score: float, accumulated: bool = False) -> Level | None:
-    """The level of a score; an accumulated score needs ``ACCUMULATED_BLOCK`` to block."""
-    block, review = THRESHOLDS[kind]
-    if accumulated:
-        block = max(block, ACCUMULATED_BLOCK)
-    if score >= block:
-        return "block"
-    return "review" if score >= review else None
 
 
 class ContainmentIndex:
@@ -149,14 +80,26 @@ class ContainmentIndex:
 
     def __init__(self) -> None:
         self._postings: dict[int, list[int]] = {}
-        self.features: list[Features] = []
+        self.features: dict[int, Features] = {}
+        self._next = 0
 
     def add(self, features: Features) -> int:
-        key = len(self.features)
-        self.features.append(features)
+        key = self._next
+        self._next += 1
+        self.features[key] = features
         for feature in features.tolist():
             self._postings.setdefault(feature, []).append(key)
         return key
+
+    def remove(self, key: int) -> Features:
+        """Forget ``key``; its features. Keys go oldest first, so each is found at the front."""
+        features = self.features.pop(key)
+        for feature in features.tolist():
+            keys = self._postings[feature]
+            keys.remove(key)
+            if not keys:
+                del self._postings[feature]
+        return features
 
     def overlap(self, features: Features) -> dict[int, int]:
         counts: dict[int, int] = {}
@@ -179,127 +122,42 @@ class _Provided:
 
 
 @dataclass(frozen=True)
-class _Query:
-    """A submission's fingerprints: per field, all joined, and its tokens in order."""
+class _Held:
+    """What one provided envelope put in the index, to take out again when it is evicted."""
 
-    fields: tuple[tuple[str, Features], ...]
-    joined: Features
-    tokens: Tokens = dataclasses.field(default_factory=lambda: EMPTY)
-    # With earlier messages: the features that involve the new message (its own and those
-    # spanning the seam between the earlier messages and it).
-    seam: Features = dataclasses.field(default_factory=lambda: EMPTY)
-
-
-def _union(parts: Sequence[Features]) -> Features:
-    return np.unique(np.concatenate(parts)) if parts else EMPTY
-
-
-def _text_query(content: Content) -> _Query:
-    fields: list[tuple[str, Features]] = []
-    joined: list[Tokens] = []
-    budget = MAX_QUERY_TOKENS
-    for field, text in content.texts:
-        hashes = token_hashes(tokens(text)[:budget])
-        budget -= len(hashes)
-        fields.append((field, pairs(hashes, CARRIED_SPAN)))
-        joined.append(hashes)
-    sequence = np.concatenate(joined) if joined else EMPTY
-    # Pairs across padding too: a copy with the same filler after every word still pairs up.
-    unpadded = _unpadded(sequence, _padding(sequence))
-    features = _union([pairs(sequence, CARRIED_SPAN), pairs(unpadded, CARRIED_SPAN)])
-    return _Query(tuple(fields), features, sequence)
-
-
-def _padding(sequence: Tokens) -> Tokens:
-    """Tokens repeated so often in ``sequence`` that they are taken for padding."""
-    values, counts = np.unique(sequence, return_counts=True)
-    return values[counts >= max(FILLER_MIN_COUNT, FILLER_SHARE * len(sequence))]
-
-
-def _unpadded(sequence: Tokens, padding: Tokens) -> Tokens:
-    return sequence[~np.isin(sequence, padding)]
-
-
-def _file_query(content: Content) -> _Query:
-    fields = tuple((field, chunks(data)) for field, data in content.files)
-    return _Query(fields, _union([features for _, features in fields]))
-
-
-class _Memory:
-    """What the last envelopes sent to one recipient carried, in order, as one long text (so
-    pieces of a text sent one after the other join up) and one set of file chunks.
-
-    Texts are kept as they were and fingerprinted only when a query needs them: most messages
-    resemble nothing provided, and then their memory costs nothing but keeping the strings.
-    """
-
-    def __init__(self) -> None:
-        self._sent: deque[tuple[Content, Features]] = deque()
-        self._chars = 0
-        self._tokens: dict[int, Tokens] = {}
-        self._fingerprints: tuple[Tokens, Features, Features] | None = None
-
-    def add(self, texts: Content, files: Features) -> None:
-        self._sent.append((texts, files))
-        self._chars += _chars(texts)
-        while len(self._sent) > MEMORY_MESSAGES or (
-            len(self._sent) > 1 and self._chars > MEMORY_CHARS
-        ):
-            oldest, _ = self._sent.popleft()
-            self._chars -= _chars(oldest)
-            self._tokens.pop(id(oldest), None)
-        self._fingerprints = None
-
-    def _fingerprinted(self) -> tuple[Tokens, Features, Features]:
-        if self._fingerprints is None:
-            for texts, _ in self._sent:
-                if id(texts) not in self._tokens:
-                    self._tokens[id(texts)] = _text_query(texts).tokens
-            tokens = np.concatenate([self._tokens[id(texts)] for texts, _ in self._sent])
-            files = _union([features for _, features in self._sent])
-            self._fingerprints = (tokens, pairs(tokens, CARRIED_SPAN), files)
-        return self._fingerprints
-
-    def with_text(self, query: _Query) -> _Query:
-        earlier, text_features, _ = self._fingerprinted()
-        sequence = np.concatenate([earlier, query.tokens])
-        padding = _padding(sequence)
-        # Pairs joining the end of the earlier messages to the new one, across what repeats in
-        # every message (subjects, fillers); only pairs with a token of the new message: the
-        # earlier ones alone were judged when they were sent.
-        tail = _unpadded(earlier[len(earlier) - SEAM_TOKENS :], padding)
-        seam = np.setdiff1d(
-            pairs(np.concatenate([tail, _unpadded(query.tokens, padding)]), CARRIED_SPAN),
-            pairs(tail, CARRIED_SPAN),
-            assume_unique=True,
-        )
-        features = _union([text_features, seam, query.joined])
-        return _Query((), features, sequence, _union([seam, query.joined]))
-
-    def with_files(self, query: _Query) -> _Query:
-        files = self._fingerprinted()[2]
-        return _Query((), _union([files, query.joined]), EMPTY, query.joined)
-
-
-def _chars(content: Content) -> int:
-    return sum(len(text) for _, text in content.texts)
+    provider: str
+    keys: tuple[tuple[str, int], ...]
+    sha256: tuple[str, ...]
+    fuzzy: bool
 
 
 class ResemblanceIndex:
-    """Fingerprints of provided content, and of what was recently sent to each recipient."""
+    """Fingerprints of provided content, and of what was recently sent to each recipient.
 
-    def __init__(self) -> None:
+    With a ``capacity``, only that many provided envelopes are held, the oldest evicted first;
+    ``evicted`` tells which providers' evicted content a submission may resemble (to be read
+    back from the archive, see ``gateway.provenance``). ``memory`` shares the sent-memory of
+    another index: the archive's evicted content is compared through a passing index like this.
+    """
+
+    def __init__(
+        self, capacity: int | None = None, memory: dict[str, SentMemory] | None = None
+    ) -> None:
         self._texts = ContainmentIndex()
         self._files = ContainmentIndex()
         self._provided: dict[tuple[str, int], _Provided] = {}
         self._fuzzy: list[tuple[str, _Provided]] = []
         self._sha256: dict[str, list[str]] = {}
-        self._memory: dict[str, _Memory] = {}
+        self.memory: dict[str, SentMemory] = {} if memory is None else memory
+        self._capacity = capacity
+        self._held: OrderedDict[str, _Held] = OrderedDict()
+        self.evicted = Evicted()
 
-    def add_provided(self, envelope_id: str, content: Content) -> None:
+    def add_provided(self, envelope_id: str, content: Content, provider: str = "") -> None:
         """Index the content of a received envelope."""
         for digest in content.sha256:
             self._sha256.setdefault(digest, []).append(envelope_id)
+        keys: list[tuple[str, int]] = []
         for field, text in content.texts:
             hashes = token_hashes(tokens(text))
             if len(hashes) >= MIN_TOKENS:
@@ -308,39 +166,77 @@ class ResemblanceIndex:
                 self._provided["t", key] = _Provided(
                     envelope_id, field, kind, tuple(hashes.tolist())
                 )
+                keys.append(("t", key))
+        fuzzy = False
         for field, data in content.files:
             key = self._files.add(chunks(data))
             self._provided["f", key] = _Provided(envelope_id, field, "file")
-            fuzzy = fuzzy_digest(data)
-            if fuzzy is not None and len(self._fuzzy) < MAX_FUZZY_DIGESTS:
-                self._fuzzy.append((fuzzy, _Provided(envelope_id, field, "fuzzy")))
+            keys.append(("f", key))
+            tlsh = fuzzy_digest(data)
+            if tlsh is not None and len(self._fuzzy) < MAX_FUZZY_DIGESTS:
+                self._fuzzy.append((tlsh, _Provided(envelope_id, field, "fuzzy")))
+                fuzzy = True
+        self._held[envelope_id] = _Held(provider, tuple(keys), content.sha256, fuzzy)
+        while self._capacity is not None and len(self._held) > self._capacity:
+            self._evict(*self._held.popitem(last=False))
+
+    def _evict(self, envelope_id: str, held: _Held) -> None:
+        features = [digest_features(held.sha256)]
+        for space, key in held.keys:
+            features.append((self._texts if space == "t" else self._files).remove(key))
+            del self._provided[space, key]
+        for digest in held.sha256:
+            ids = self._sha256[digest]
+            ids.remove(envelope_id)
+            if not ids:
+                del self._sha256[digest]
+        if held.fuzzy:
+            self._fuzzy = [item for item in self._fuzzy if item[1].envelope_id != envelope_id]
+        self.evicted.add(held.provider, union(features), files=held.fuzzy)
+
+    def holds(self, envelope_id: str) -> bool:
+        """Is this provided envelope's content in the index (not evicted)?"""
+        return envelope_id in self._held
+
+    def held_count(self) -> int:
+        return len(self._held)
+
+    def suspects(self, content: Content, recipient: str | None = None) -> list[str]:
+        """Providers whose evicted content ``content`` may resemble (see ``gateway.evicted``)."""
+        if not self.evicted.count:
+            return []
+        texts, files = text_query(content), file_query(content)
+        parts = [texts.joined, files.joined, digest_features(content.sha256)]
+        memory = self.memory.get(recipient) if recipient is not None else None
+        if memory is not None:
+            parts += [memory.with_text(texts).joined, memory.with_files(files).joined]
+        return self.evicted.suspects(union(parts), files=bool(content.files))
 
     def remember_sent(self, recipient: str, content: Content) -> None:
         """Remember what an envelope sent to ``recipient`` carried (the last few per recipient)."""
         texts = Content(content.texts)
-        files = _file_query(content).joined if content.files else EMPTY
-        self._memory.setdefault(recipient, _Memory()).add(texts, files)
+        files = file_query(content).joined if content.files else EMPTY
+        self.memory.setdefault(recipient, SentMemory()).add(texts, files)
 
     def resemblances(self, content: Content, recipient: str | None = None) -> list[Resemblance]:
         """Every provided text or file ``content`` resembles at review level or above, best
         first: blocking before review, then by score."""
         if not self._provided and not self._sha256:
             return []
-        memory = self._memory.get(recipient) if recipient is not None else None
+        memory = self.memory.get(recipient) if recipient is not None else None
         found = [
             Resemblance(envelope_id, f"sha256 {digest}", "attachments", "sha256", 1.0, "block")
             for digest in content.sha256
             for envelope_id in self._sha256.get(digest, ())
         ]
-        texts = _text_query(content)
+        texts = text_query(content)
         found += self._contained("t", self._texts, texts, memory.with_text if memory else None)
-        files = _file_query(content)
+        files = file_query(content)
         found += self._contained("f", self._files, files, memory.with_files if memory else None)
         found += self._fuzzy_matches(content)
-        found.sort(key=lambda r: (r.level != "block", -r.score, r.matched_envelope_id))
-        return found
+        return best_first(found)
 
-    def _score(self, space: str, key: int, query: _Query) -> float:
+    def _score(self, space: str, key: int, query: Query) -> float:
         """Containment of provided text or file ``key`` in ``query``; for a text whose tokens
         are mostly there, the aligned share too (robust to deletions) and, for a short text,
         the share found together in a window (robust to scattering)."""
@@ -351,8 +247,8 @@ class ResemblanceIndex:
             return score
         own = np.asarray(provided.tokens, dtype=np.uint64)
         # Padding is what repeats in the message and is not in the provided text.
-        padding = np.setdiff1d(_padding(query.tokens), own)
-        hits = hits_of(own, _unpadded(query.tokens, padding) if padding.size else query.tokens)
+        padding = np.setdiff1d(padding_of(query.tokens), own)
+        hits = hits_of(own, unpadded(query.tokens, padding) if padding.size else query.tokens)
         if len({token for _, token in hits}) < ALIGN_TOKEN_GATE * len(set(provided.tokens)):
             return score
         aligned = aligned_share(
@@ -370,8 +266,8 @@ class ResemblanceIndex:
         self,
         space: str,
         index: ContainmentIndex,
-        query: _Query,
-        with_memory: Callable[[_Query], _Query] | None,
+        query: Query,
+        with_memory: Callable[[Query], Query] | None,
     ) -> list[Resemblance]:
         candidates = index.overlap(query.joined)
         remembered = with_memory(query) if with_memory else None
@@ -404,7 +300,7 @@ class ResemblanceIndex:
             if level != "block" and remembered is not None and rank < MAX_THOROUGH:
                 earlier = self._score(space, key, remembered)
                 earlier_level = level_of(provided.kind, earlier, accumulated=True)
-                if _RANK[earlier_level] > _RANK[level]:
+                if RANK[earlier_level] > RANK[level]:
                     score, level, accumulated = earlier, earlier_level, True
             if level is not None:
                 field = _field_name(per_field, key, shared)
@@ -440,9 +336,6 @@ class ResemblanceIndex:
 
     def __len__(self) -> int:
         return len(self._provided) + len(self._sha256)
-
-
-_RANK: dict[Level | None, int] = {None: 0, "review": 1, "block": 2}
 
 
 def _field_name(per_field: Iterable[tuple[str, dict[int, int]]], key: int, shared: int) -> str:

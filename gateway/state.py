@@ -15,9 +15,15 @@ from typing import Any
 
 import structlog
 
+from gateway.archive import Record
 from gateway.checkpoints import Checkpoint, CheckpointBook
 from gateway.consent_registry import ConsentRegistry
-from gateway.provenance import KnownEnvelope, ProvenanceIndex, known_from_envelope
+from gateway.provenance import (
+    ArchivedEnvelopes,
+    KnownEnvelope,
+    ProvenanceIndex,
+    known_from_envelope,
+)
 from gateway.receipts import ReceiptTracker
 from gateway.roster import Roster
 from gateway.signing import envelope_digest
@@ -39,6 +45,24 @@ class PartyState:
     # against its copy of our roster, which only the assignments sent to it build.
     announced: dict[str, Roster] = field(default_factory=dict)
     checkpoints: CheckpointBook = field(default_factory=CheckpointBook)
+
+    @classmethod
+    def bounded(cls, party: str, archived: ArchivedEnvelopes) -> PartyState:
+        """State whose indexes keep a bounded part of what they know in memory and read the
+        rest back from ``archived`` (see ``gateway.provenance``)."""
+        return cls(
+            party, provenance=ProvenanceIndex(archived), receipts=ReceiptTracker(archived=archived)
+        )
+
+    def apply(self, record: Record) -> None:
+        """Rebuild from one archive record (see :meth:`replay_record`)."""
+        self.replay_record(
+            record.kind,
+            record.outcome,
+            record.payload,
+            record.occurred_at,
+            message_id=record.message_id,
+        )
 
     def sent(
         self,

@@ -28,14 +28,13 @@ from gateway.cli.filters import add_record_filters
 from gateway.cli.output import Format, add_format_argument, print_rows
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.control_client import Answer, ControlClient
+from gateway.control_requests import TARGETS, Target
 from gateway.logging import configure_logging
-from gateway.replay import (
+from gateway.replay_plan import (
     PASSED,
     REQUEST_KINDS,
-    TARGETS,
     ReplayPlan,
     Selection,
-    Target,
     answer_line,
     describe,
     pause_before,

@@ -21,7 +21,7 @@ from gateway.cli.replay import DEFAULT_TIMEOUT_S, positive_float, run_command
 from gateway.config import load_config
 from gateway.control_client import Answer, ControlClient
 from gateway.operator_views import table
-from gateway.replay import answer_line
+from gateway.replay_plan import answer_line
 from gateway.review_ops import (
     HeldSubmission,
     HeldView,

@@ -19,7 +19,7 @@ from gateway.control_client import Answer, ControlClient
 from gateway.desk.accounts import Operator
 from gateway.desk.actions import ActionResult
 from gateway.desk.operations import Desk
-from gateway.replay import answer_line
+from gateway.replay_plan import answer_line
 from gateway.review_ops import find_held, list_held, refuse, release
 from gateway.tls import local_endpoint
 

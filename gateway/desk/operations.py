@@ -28,6 +28,7 @@ from gateway.cli.replay import released, select_records
 from gateway.config import GatewayConfig
 from gateway.consent_registry import ConsentRegistry
 from gateway.control_client import ControlClient
+from gateway.control_requests import ControlRequest, Target, release_request, submit_request
 from gateway.desk.actions import (
     AUDIT_KIND,
     DISCARD,
@@ -52,17 +53,13 @@ from gateway.desk.requests import (
     submission,
 )
 from gateway.operator_views import CONSENT_TYPES, consent_registry, pending_quarantine
-from gateway.replay import (
+from gateway.replay_plan import (
     REQUEST_KINDS,
-    ControlRequest,
     ReplayPlan,
     Selection,
-    Target,
     pause_before,
     plan_replay,
-    release_request,
     result_of,
-    submit_request,
 )
 from gateway.tls import Endpoint, local_endpoint
 

@@ -28,23 +28,25 @@ from contracts.amqp import OPERATOR_SYSTEM
 from gateway import outgoing, topology
 from gateway.amqp import PublishRefused
 from gateway.archive import Appended, Entry, Record
+from gateway.control_requests import (
+    REVIEW_ACTIONS,
+    UNAUTHORIZED,
+    ControlRequest,
+    RequestError,
+    parse_control_request,
+)
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring
 from gateway.metrics import GatewayMetrics
 from gateway.outbound import Accepted, Delivery, OutboundContext, decide_submission
 from gateway.replay import (
-    REVIEW_ACTIONS,
-    UNAUTHORIZED,
     UNKNOWN_RECORD,
-    ControlRequest,
     Refusal,
-    RequestError,
     ResendBlocked,
     answer,
     decide_redelivery,
     decide_resend,
     operator_delivery,
-    parse_control_request,
     reprocess_delivery,
     reprocess_key,
 )

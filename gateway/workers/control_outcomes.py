@@ -14,18 +14,9 @@ from typing import TYPE_CHECKING
 from contracts.amqp import CONTENT_TYPE, OPERATOR_SYSTEM, REJECTED_EXCHANGE
 from gateway import outgoing
 from gateway.archive import Entry, Record
+from gateway.control_requests import MALFORMED, ControlRequest, request_id_of
 from gateway.outbound import Accepted, Blocked, Held, Rejected
-from gateway.replay import (
-    MALFORMED,
-    ControlRequest,
-    Redeliver,
-    Resend,
-    ResendBlocked,
-    answer,
-    replay_header,
-    request_entry,
-    request_id_of,
-)
+from gateway.replay import Redeliver, Resend, ResendBlocked, answer, replay_header, request_entry
 from gateway.workers.events import Counted, consent_blocks
 from gateway.workers.held_copies import quarantine_copy, rejected_copy
 from gateway.workers.outcomes import Outcome, Send

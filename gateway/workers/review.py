@@ -17,6 +17,7 @@ from datetime import datetime
 from aio_pika.abc import AbstractIncomingMessage
 
 from gateway.archive import Record
+from gateway.control_requests import ControlRequest
 from gateway.outbound import (
     Accepted,
     Blocked,
@@ -25,7 +26,7 @@ from gateway.outbound import (
     Rejected,
     decide_submission,
 )
-from gateway.replay import ControlRequest, Refusal, answer, archived_delivery, request_entry
+from gateway.replay import Refusal, answer, archived_delivery, request_entry
 from gateway.review import (
     ALREADY_DECIDED,
     NOT_HELD,

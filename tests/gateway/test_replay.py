@@ -13,38 +13,42 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from contracts.amqp import OPERATOR_SYSTEM
 from gateway import topology
 from gateway.archive import Record
+from gateway.control_requests import (
+    MALFORMED,
+    ControlRequest,
+    RequestError,
+    parse_control_request,
+    release_request,
+    replay_request,
+    request_id_of,
+    submit_request,
+)
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring, SigningKey
 from gateway.outbound import OutboundContext
 from gateway.replay import (
-    MALFORMED,
     NOT_REPLAYABLE,
     TOO_OLD,
     UNREADABLE,
-    ControlRequest,
     Redeliver,
     Refusal,
-    RequestError,
     Resend,
     ResendBlocked,
-    Selection,
     answer,
     decide_redelivery,
     decide_resend,
     operator_delivery,
-    parse_control_request,
-    pause_before,
-    plan_lines,
-    plan_replay,
-    release_request,
-    released_records,
-    replay_request,
     reprocess_delivery,
     reprocess_key,
     request_entry,
-    request_id_of,
+)
+from gateway.replay_plan import (
+    Selection,
+    pause_before,
+    plan_lines,
+    plan_replay,
+    released_records,
     result_of,
-    submit_request,
     summary,
 )
 from gateway.signing import sign_envelope

@@ -8,16 +8,17 @@ from typing import Any
 
 import pytest
 
-from gateway.envelope_content import Content
-from gateway.outbound import Accepted, Blocked, Held, OutboundContext, decide_submission
-from gateway.replay import (
+from gateway.control_requests import (
     MALFORMED,
     RequestError,
-    check_replayable,
     parse_control_request,
     review_refuse_request,
     review_release_request,
 )
+from gateway.envelope_content import Content
+from gateway.outbound import Accepted, Blocked, Held, OutboundContext, decide_submission
+from gateway.replay import check_replayable
+from gateway.resemblance import THRESHOLDS
 from gateway.review import (
     DEFAULT_THRESHOLD,
     HELD_ALWAYS,
@@ -30,7 +31,7 @@ from gateway.review import (
     resembles_of,
 )
 from gateway.review_ops import pending
-from gateway.similarity import THRESHOLDS, ResemblanceIndex
+from gateway.similarity import ResemblanceIndex
 from gateway.state import PartyState
 from gateway.workers.submissions import resend_of
 from tests.gateway.fresh_text import CORPUS

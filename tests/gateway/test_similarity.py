@@ -16,13 +16,9 @@ import pytest
 
 from gateway.envelope_content import Content
 from gateway.normalise import fold, tokens
-from gateway.similarity import (
-    MEMORY_MESSAGES,
-    THRESHOLDS,
-    Resemblance,
-    ResemblanceIndex,
-    level_of,
-)
+from gateway.resemblance import THRESHOLDS, Resemblance, level_of
+from gateway.sent_memory import MEMORY_MESSAGES
+from gateway.similarity import ResemblanceIndex
 from tests.gateway.fresh_text import CORPUS, ENGLISH, OWN_EARLIER, SUBJECT_OF, SUBJECTS
 
 _REPLACEMENTS = ["urgently", "additional", "regional", "срочно", "дополнительно", "региональный"]

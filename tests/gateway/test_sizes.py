@@ -18,8 +18,6 @@ ROOT = Path(gateway.__file__).parent
 
 MODULE_CAPS = {
     "archive/store.py": 443,
-    "replay.py": 589,
-    "similarity.py": 456,
 }
 FUNCTION_CAPS: dict[str, int] = {}
 

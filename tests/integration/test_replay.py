@@ -22,7 +22,7 @@ from gateway.archive import ArchiveStore, Record, SearchFilter
 from gateway.cli import main
 from gateway.client import user_from_url
 from gateway.control_client import ControlClient
-from gateway.replay import release_request
+from gateway.control_requests import release_request
 from gateway.service import Gateway
 from gateway.stamping import rfc3339
 from gateway.tls import local_endpoint

@@ -14,11 +14,11 @@ from contracts import encode_frame
 from contracts.registry import all_specs
 from gateway import topology
 from gateway.archive.records import Entry
+from gateway.control_requests import ControlRequest
 from gateway.inbound import InboundContext
 from gateway.keys import Keyring
 from gateway.metrics import GatewayMetrics
 from gateway.outbound import OutboundContext
-from gateway.replay import ControlRequest
 from gateway.stamping import new_envelope_id
 from gateway.state import PartyState
 from gateway.workers.batches import Batcher, RoundRobin
