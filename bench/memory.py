@@ -27,11 +27,11 @@ import psutil
 from gateway import topology
 from gateway.archive import ArchiveStore, open_archive
 from gateway.archive.scan import ArchiveReader
-from gateway.logging import configure_logging
-from gateway.provenance import ProvenanceIndex
-from gateway.receipts import ReceiptTracker
-from gateway.signing import envelope_digest
-from gateway.state import PartyState
+from gateway.core.provenance import ProvenanceIndex
+from gateway.core.receipts import ReceiptTracker
+from gateway.core.signing import envelope_digest
+from gateway.core.state import PartyState
+from gateway.logs import configure_logging
 from tests.gateway.workers import rigs
 from tests.support.fakes import FakeChannel, FakeMessage
 

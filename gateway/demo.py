@@ -17,9 +17,9 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.amqp import DELIVER_EXCHANGE, deliver_routing_key
 from contracts.registry import submittable_types
-from gateway.client import SubmissionClient
 from gateway.config import GatewayConfig
 from gateway.service import Gateway, until_signalled
+from gateway.submission_client import SubmissionClient
 
 DESKS = {
     "CICA": "amqp://case-desk:case-desk@127.0.0.1:5672/party-a",

@@ -15,7 +15,7 @@ import structlog
 from gateway.archive import Appended, ArchiveStore, Entry
 from gateway.archive.scan import ArchiveReader
 from gateway.archive.store import async_url
-from gateway.state import PartyState
+from gateway.core.state import PartyState
 
 log = structlog.get_logger(__name__)
 

@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
-from gateway import amqp, outgoing
+from gateway import amqp
 from gateway.amqp import ConfirmingPublisher, PublishRefused
 from gateway.archive import ArchiveStore
-from gateway.keys import SigningKey, days_to_expiry
+from gateway.core import publications
+from gateway.core.keys import SigningKey, days_to_expiry
+from gateway.core.publications import Outgoing
+from gateway.core.receipts import Pending, ReceiptTracker
 from gateway.metrics import GatewayMetrics
-from gateway.outgoing import Outgoing
-from gateway.receipts import Pending, ReceiptTracker
 
 HOUSEKEEPING_INTERVAL_S = 1.0
 BACKLOG_INTERVAL_S = 5.0
@@ -27,7 +28,7 @@ BACKLOG_INTERVAL_S = 5.0
 def overdue_events(overdue: Sequence[Pending], now: datetime, after: timedelta) -> list[Outgoing]:
     """The ``overdue`` status event of each envelope whose receipt did not come in time."""
     return [
-        outgoing.status(
+        publications.status(
             "overdue",
             system=p.system,
             at=now,

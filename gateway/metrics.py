@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 
 from contracts import amqp
-from gateway.checkpoints import PROBLEM_CODES
+from gateway.core.checkpoints import PROBLEM_CODES
 from gateway.version import package_version
 
 Direction = Literal["outbound", "inbound"]

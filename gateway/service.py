@@ -24,22 +24,22 @@ from contracts.registry import all_specs
 from gateway import amqp
 from gateway.amqp import ConfirmingPublisher, TransactionalChannel
 from gateway.archive.scan import ArchiveReader
-from gateway.client import user_from_url
 from gateway.config import ConfigError, GatewayConfig
 from gateway.console.app import console_for, https_context, setup_console
 from gateway.console.overview import Link, LiveStatus
+from gateway.core.inbound_decision import InboundContext
+from gateway.core.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
+from gateway.core.outbound_decision import OutboundContext
+from gateway.core.ratelimit import RateLimiter
+from gateway.core.stamping import new_envelope_id
+from gateway.core.state import PartyState
 from gateway.desk.operations import Desk
 from gateway.followed_archive import ArchiveFollower, FollowedArchive
 from gateway.health import Health
-from gateway.http import HttpServer
-from gateway.inbound import InboundContext
-from gateway.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
 from gateway.metrics import GatewayMetrics
-from gateway.outbound import OutboundContext
-from gateway.ratelimit import RateLimiter
-from gateway.stamping import new_envelope_id
-from gateway.state import PartyState
+from gateway.submission_client import user_from_url
 from gateway.tls import Endpoint
+from gateway.web import HttpServer
 from gateway.workers.batches import Batcher, RoundRobin
 from gateway.workers.checkpoints import CheckpointSender
 from gateway.workers.control import ControlWorker

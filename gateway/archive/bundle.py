@@ -32,9 +32,9 @@ from gateway.archive.chain import GENESIS, ChainVerifier
 from gateway.archive.records import parse_time, record_from_json, record_to_json
 from gateway.archive.store import ArchiveStore
 from gateway.archive.verify import envelope_problem, signed_envelope
+from gateway.core.keys import ALG, Keyring, SigningKey
+from gateway.core.stamping import rfc3339
 from gateway.files import open_private
-from gateway.keys import ALG, Keyring, SigningKey
-from gateway.stamping import rfc3339
 
 FORMAT = "liaison-gateway-archive-bundle"
 VERSION = 1

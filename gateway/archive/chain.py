@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.archive.records import Entry, Record, entry_values
-from gateway.stamping import rfc3339
+from gateway.core.stamping import rfc3339
 
 GENESIS = "0" * 64
 HASH_VERSION = 1

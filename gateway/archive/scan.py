@@ -1,7 +1,7 @@
 """The archive's envelopes read back synchronously, for the in-memory indexes' fallback.
 
 The provenance index and the receipt tracker keep a bounded part of what the archive holds
-(``gateway.provenance``); what they let go is read back here when a decision asks for it. The
+(``gateway.core.provenance``); what they let go is read back here when a decision asks for it. The
 decisions are synchronous and run on the gateway's event loop, so the reader has its own thread,
 event loop and connection pool: a read blocks the asking decision (a miss is rare), never
 deadlocks on the loop that is waiting for it.
@@ -27,7 +27,7 @@ TIMEOUT_S: Final = 60.0
 
 
 class ArchiveReader:
-    """:class:`gateway.provenance.ArchivedEnvelopes` over an archive URL."""
+    """:class:`gateway.core.provenance.ArchivedEnvelopes` over an archive URL."""
 
     def __init__(self, url: str, *, timeout: float = TIMEOUT_S) -> None:
         self._url = url

@@ -15,14 +15,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.archive.bundle import BundleError, export_bundle, verify_bundle
 from gateway.archive.store import ArchiveStore, SearchFilter
 from gateway.archive.verify import Anchor, verify_archive
-from gateway.checkpoints import ChainPoint
 from gateway.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, instant
 from gateway.cli.archive_access import with_archive
 from gateway.cli.archive_show import print_records, record_view, show_records
 from gateway.cli.filters import WHEN, add_record_filters
 from gateway.cli.output import Format, add_format_argument, print_rows
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.keys import (
+from gateway.core.checkpoints import ChainPoint
+from gateway.core.keys import (
     PRIVATE_SUFFIX,
     PUBLIC_SUFFIX,
     KeyFileError,
@@ -30,7 +30,7 @@ from gateway.keys import (
     SigningKey,
     load_signing_key,
 )
-from gateway.logging import configure_logging
+from gateway.logs import configure_logging
 
 DEFAULT_LIMIT = 100
 

@@ -12,7 +12,7 @@ from gateway.archive.records import Record, record_to_json
 from gateway.archive.store import ArchiveStore, SearchFilter
 from gateway.cli import EXIT_FAILED, EXIT_OK
 from gateway.cli.output import Format, print_rows, print_table
-from gateway.stamping import rfc3339
+from gateway.core.stamping import rfc3339
 
 # How many receipts after an envelope `show` reads to find the one for it: receipts come back
 # within seconds, so among the first few thousand from that Party.

@@ -19,10 +19,10 @@ from aiohttp import web
 from gateway.archive.records import parse_time
 from gateway.console.security import current_operator, requires
 from gateway.console.views import CONSOLE_KEY
-from gateway.control_requests import TARGETS, Target
+from gateway.core.control_requests import TARGETS, Target
+from gateway.core.replay_plan import ReplayPlan, Selection, plan_lines, summary
 from gateway.desk.actions import ActionResult
 from gateway.desk.operations import Desk
-from gateway.replay_plan import ReplayPlan, Selection, plan_lines, summary
 
 MAX_RATE: Final = 1000.0
 

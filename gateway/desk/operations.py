@@ -26,9 +26,18 @@ from contracts.amqp import QUARANTINE_QUEUE
 from gateway.archive import ArchiveStore, Record, SearchFilter
 from gateway.cli.replay import released, select_records
 from gateway.config import GatewayConfig
-from gateway.consent_registry import ConsentRegistry
 from gateway.control_client import ControlClient
-from gateway.control_requests import ControlRequest, Target, release_request, submit_request
+from gateway.core.archive_views import CONSENT_TYPES, consent_registry, pending_quarantine
+from gateway.core.consent_registry import ConsentRegistry
+from gateway.core.control_requests import ControlRequest, Target, release_request, submit_request
+from gateway.core.replay_plan import (
+    REQUEST_KINDS,
+    ReplayPlan,
+    Selection,
+    pause_before,
+    plan_replay,
+    result_of,
+)
 from gateway.desk.actions import (
     AUDIT_KIND,
     DISCARD,
@@ -51,15 +60,6 @@ from gateway.desk.requests import (
     pending_requests,
     revocation_body,
     submission,
-)
-from gateway.operator_views import CONSENT_TYPES, consent_registry, pending_quarantine
-from gateway.replay_plan import (
-    REQUEST_KINDS,
-    ReplayPlan,
-    Selection,
-    pause_before,
-    plan_replay,
-    result_of,
 )
 from gateway.tls import Endpoint, local_endpoint
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.archive import Record
-from gateway.control_requests import ControlRequest
-from gateway.replay import answer, request_entry
+from gateway.core.control_requests import ControlRequest
+from gateway.core.replay import answer, request_entry
 from gateway.workers.outcomes import Outcome
 
 

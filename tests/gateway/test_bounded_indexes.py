@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from gateway.consent import UNDECLARED_DERIVATION, decide_route
-from gateway.consent_registry import ConsentRegistry
-from gateway.envelope_content import Content
-from gateway.provenance import ProvenanceIndex, known_from_envelope
-from gateway.receipts import ReceiptError, ReceiptTracker
-from gateway.signing import envelope_digest
+from gateway.core.consent import UNDECLARED_DERIVATION, decide_route
+from gateway.core.consent_registry import ConsentRegistry
+from gateway.core.envelope_content import Content
+from gateway.core.provenance import ProvenanceIndex, known_from_envelope
+from gateway.core.receipts import ReceiptError, ReceiptTracker
+from gateway.core.signing import envelope_digest
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 PROVIDED = (
@@ -55,7 +55,7 @@ def envelope(
 
 
 class FakeArchive:
-    """:class:`gateway.provenance.ArchivedEnvelopes` over a list, counting the reads."""
+    """:class:`gateway.core.provenance.ArchivedEnvelopes` over a list, counting the reads."""
 
     def __init__(self) -> None:
         self.envelopes: dict[str, tuple[dict[str, Any], bool]] = {}
