@@ -37,6 +37,7 @@ SHELL_MODULES = frozenset(
         "gateway.demo",
         "gateway.review_ops",
         "gateway.archive.store",
+        "gateway.archive.rows",
         "gateway.archive.schema",
         "gateway.archive.migrations",
         "gateway.desk.operations",
@@ -68,6 +69,7 @@ PURE_GATEWAY_MODULES = (
     "gateway.archive",
     "gateway.archive.records",
     "gateway.archive.chain",
+    "gateway.archive.linking",
 )
 
 
