@@ -239,12 +239,15 @@ class TransactionalChannel:
         if underlay is None or (ack is not None and not self.is_current(ack)):
             raise StaleBatch
         try:
+            # No waiting for each frame to reach the socket: the commit's reply comes after the
+            # broker has read every frame before it, and a write that fails fails the commit.
             for item in outgoing:
                 await underlay.basic_publish(
                     item.body,
                     exchange=item.exchange,
                     routing_key=item.routing_key,
                     properties=to_properties(item),
+                    wait=False,
                 )
             if ack is not None:
                 await ack.ack(multiple=True)
