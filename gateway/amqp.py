@@ -166,7 +166,7 @@ class TransactionalChannel:
         self._prefetch = prefetch
         self._guard = guard
         self._channel: AbstractRobustChannel | None = None
-        self._tx_underlay: aiormq.abc.AbstractChannel | None = None
+        self._tx_underlay: aiormq.Channel | None = None
         self._ready = asyncio.Event()
 
     async def open(self) -> None:
@@ -192,7 +192,10 @@ class TransactionalChannel:
     async def _select(self) -> None:
         assert self._channel is not None
         await self._channel.transaction().select()
-        self._tx_underlay = await self._channel.get_underlay_channel()
+        underlay = await self._channel.get_underlay_channel()
+        # The concrete channel: its basic_publish can skip waiting for each frame's write.
+        assert isinstance(underlay, aiormq.Channel)
+        self._tx_underlay = underlay
         self._ready.set()
 
     async def consume(
