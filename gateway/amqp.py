@@ -93,22 +93,21 @@ async def connect(
     """
     reconnect.quiet_attempt_logs()
 
-    def open_connection() -> Awaitable[AbstractRobustConnection]:
+    def open_connection() -> Awaitable[reconnect.WatchedConnection]:
         return aio_pika.connect_robust(
             url,
             client_properties={"connection_name": name},
             heartbeat=heartbeat,
             reconnect_interval=reconnect.FIRST_DELAY_S,
             ssl_context=ssl_context,
+            connection_class=reconnect.WatchedConnection,
         )
 
     if fail_fast:
         connection = await open_connection()
     else:
         connection = await reconnect.first_connection(open_connection, name, url)
-    connection.close_callbacks.add(
-        reconnect.BackoffWhileDown(connection, name, reconnect.FIRST_DELAY_S).on_closed
-    )
+    connection.watch_while_down(name)
     if on_state is not None:
         listener = on_state
         on_state(True)

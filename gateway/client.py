@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
@@ -136,11 +137,15 @@ class SubmissionClient:
     """Publishes submissions to this Party's ``gw.submit`` and follows them on ``gw.status``.
 
     Use as ``async with SubmissionClient(url) as client``, or call ``connect(url)`` and
-    ``close()`` yourself.
+    ``close()`` yourself. For an ``amqps://`` URL, ``ssl_context`` pins the CA and presents
+    the system's client certificate (``gateway.tls.client_context`` makes one).
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, *, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self._url = url
+        self._ssl_context = ssl_context
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._user = DEFAULT_USER
@@ -163,7 +168,7 @@ class SubmissionClient:
     async def connect(self, url: str) -> None:
         """Connect, and start listening on ``gw.status`` (an exclusive, auto-delete queue)."""
         self._user = user_from_url(url)
-        self._connection = await aio_pika.connect_robust(url)
+        self._connection = await aio_pika.connect_robust(url, ssl_context=self._ssl_context)
         publishing = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await publishing.get_exchange(SUBMIT_EXCHANGE, ensure=False)
         listening: AbstractChannel = await self._connection.channel()

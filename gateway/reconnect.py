@@ -13,7 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+import aiormq.abc
 import structlog
+from aio_pika import RobustConnection
 from aio_pika.abc import AbstractRobustConnection
 
 from gateway.broker_errors import BROKER_ERRORS, describe_broker_error
@@ -37,11 +39,11 @@ def quiet_attempt_logs() -> None:
 
 
 async def first_connection(
-    open_connection: Callable[[], Awaitable[AbstractRobustConnection]],
+    open_connection: Callable[[], Awaitable[WatchedConnection]],
     name: str,
     url: str,
     first: float = FIRST_DELAY_S,
-) -> AbstractRobustConnection:
+) -> WatchedConnection:
     """Open a connection, trying again with backoff until the broker first answers."""
     attempt = 0
     while True:
@@ -62,7 +64,12 @@ async def first_connection(
 
 class BackoffWhileDown:
     """Grows a robust connection's reconnect interval while it stays down and logs each step;
-    back to the first delay once it is up again."""
+    back to the first delay once it is up again.
+
+    The watch is a task this object owns: ``close()`` cancels and awaits it, and a
+    ``WatchedConnection`` calls that when it is closed, so no task outlives the connection to
+    log after the session, and its streams, are gone.
+    """
 
     def __init__(self, connection: AbstractRobustConnection, name: str, first: float) -> None:
         self._connection = connection
@@ -70,14 +77,30 @@ class BackoffWhileDown:
         self._first = first
         self._task: asyncio.Task[None] | None = None
 
-    def on_closed(self, *_: Any) -> None:
-        if self._task is None or self._task.done():
+    async def on_closed(self, *_: Any) -> None:
+        if self._connection.close_called:
+            await self.close()
+        elif self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._while_down())
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        # The watch ends in the CancelledError asked for here: expected, so not raised.
+        await asyncio.gather(task, return_exceptions=True)
+
+    def _down(self) -> bool:
+        connection = self._connection
+        return not (
+            connection.is_closed or connection.close_called or connection.connected.is_set()
+        )
 
     async def _while_down(self) -> None:
         connection = self._connection
         attempt = 0
-        while not connection.is_closed and not connection.connected.is_set():
+        while self._down():
             delay = backoff_s(attempt, self._first)
             connection.reconnect_interval = delay  # type: ignore[attr-defined]
             log.warning("broker.reconnecting", connection=self._name, retry_in_s=delay)
@@ -87,3 +110,24 @@ class BackoffWhileDown:
             except TimeoutError:
                 continue
         connection.reconnect_interval = self._first  # type: ignore[attr-defined]
+
+
+class WatchedConnection(RobustConnection):
+    """A robust connection that owns the watch growing its reconnect interval.
+
+    Its ``close()`` ends the watch too: aio-pika runs no close callback when the connection
+    is closed while it is down (there is no transport left to close), which is exactly when
+    a watch is running.
+    """
+
+    _watch: BackoffWhileDown | None = None
+
+    def watch_while_down(self, name: str, first: float = FIRST_DELAY_S) -> None:
+        self._watch = BackoffWhileDown(self, name, first)
+        self.close_callbacks.add(self._watch.on_closed)
+
+    async def close(self, exc: aiormq.abc.ExceptionType | None = asyncio.CancelledError) -> None:
+        # Closing first marks the connection closed, so no new watch can start after this one.
+        await super().close(exc)
+        if self._watch is not None:
+            await self._watch.close()

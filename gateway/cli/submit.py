@@ -3,7 +3,8 @@
 Validates the JSON document against the contract, publishes it to ``gw.submit`` with the AMQP
 properties a plain ``amqp-publish`` cannot set (``message_id``, ``user_id``) and, with
 ``--wait``, waits for its final status. The broker URL (the system's own user) comes from
-``--url`` or ``$GATEWAY_SUBMIT_URL``, so that the password need not be on the command line.
+``--url`` or ``$GATEWAY_SUBMIT_URL``, so that the password need not be on the command line;
+an ``amqps://`` URL takes the gateway's TLS options (``gateway.cli.submit_tls``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from gateway.cli.submit_tls import TlsUsageError, add_tls_options, tls_context
+
 if TYPE_CHECKING:
+    import ssl
+
     from contracts import Submission
 
 URL_VARIABLE: Final = "GATEWAY_SUBMIT_URL"
 
 EXIT_DELIVERED = 0  # published (without --wait), or delivered
 EXIT_REFUSED = 1  # the gateway rejected or blocked it; the status event is printed
-EXIT_USAGE = 2  # bad arguments, an unreadable file, no broker URL
+EXIT_USAGE = 2  # bad arguments, an unreadable file, no broker URL, TLS files missing or unsafe
 EXIT_INVALID = 3  # refused locally by the contract: nothing was published
 EXIT_TIMEOUT = 4  # no final status within --wait seconds
 EXIT_BROKER = 5  # the broker could not be reached, refused the login, or did not confirm
@@ -58,6 +63,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="SECONDS",
         help="wait this long for delivered/rejected/blocked and print the status event",
     )
+    add_tls_options(submit)
     submit.set_defaults(handler=_submit)
 
 
@@ -74,6 +80,11 @@ def _submit(args: argparse.Namespace) -> int:
         print(f"gateway submit: no broker URL: pass --url or set ${URL_VARIABLE}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        context = tls_context(args.url, args)
+    except TlsUsageError as exc:
+        print(f"gateway submit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         document = _read(args.file)
     except OSError as exc:
         print(f"gateway submit: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
@@ -83,11 +94,15 @@ def _submit(args: argparse.Namespace) -> int:
     except ContractError as exc:
         print(f"gateway submit: {exc.code}: {exc.message} (nothing published)", file=sys.stderr)
         return EXIT_INVALID
-    return asyncio.run(_publish(args.url, submission, args.message_id, args.wait))
+    return asyncio.run(_publish(args.url, context, submission, args.message_id, args.wait))
 
 
 async def _publish(
-    url: str, submission: Submission, message_id: str | None, wait: float | None
+    url: str,
+    context: ssl.SSLContext | None,
+    submission: Submission,
+    message_id: str | None,
+    wait: float | None,
 ) -> int:
     from gateway.broker_errors import BROKER_ERRORS, describe_broker_error
     from gateway.client import SubmissionClient
@@ -96,7 +111,7 @@ async def _publish(
     # them as tracebacks on stderr.
     for library in ("aio_pika", "aiormq"):
         logging.getLogger(library).setLevel(logging.CRITICAL)
-    client = SubmissionClient(url)
+    client = SubmissionClient(url, ssl_context=context)
     try:
         async with client:
             message_id = await client.submit(submission, message_id)

@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway.config import ConsoleConfig
 from gateway.console.overview import LiveStatusSource
 from gateway.console.replays import add_replay_routes
+from gateway.console.review import add_review_routes
 from gateway.console.security import (
     OPERATOR_KEY,
     SESSIONLESS_PATHS,
@@ -66,6 +67,7 @@ def setup_console(app: web.Application, console: Console, *, https: bool) -> Non
     add_routes(app)
     add_replay_routes(app)
     add_verification_routes(app)
+    add_review_routes(app)
 
 
 def https_context(config: ConsoleConfig) -> ssl.SSLContext | None:

@@ -44,12 +44,12 @@ def _console(request: web.Request) -> Console:
     return request.app[CONSOLE_KEY]
 
 
-async def _flash(request: web.Request, result: ActionResult) -> None:
+async def flash_result(request: web.Request, result: ActionResult) -> None:
     session = await aiohttp_session.get_session(request)
     session["flash"] = {"ok": result.ok, "status": result.status, "text": result.detail}
 
 
-def _field(form: Any, name: str) -> str:
+def form_field(form: Any, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 
@@ -65,11 +65,11 @@ async def login_page(request: web.Request) -> dict[str, Any]:
 async def login(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     form = await request.post()
-    name = _field(form, "name")
+    name = form_field(form, "name")
     keys = [f"name:{name}", f"addr:{request.remote}"]
     if console.throttle.locked(keys):
         return _login_error(request, "too many failed logins: try again later", 429)
-    operator = console.accounts.authenticate(name, _field(form, "password"))
+    operator = console.accounts.authenticate(name, form_field(form, "password"))
     if operator is None:
         console.throttle.failed(keys)
         return _login_error(request, "wrong name or password", 401)
@@ -122,29 +122,29 @@ async def consent_inbox(request: web.Request) -> dict[str, Any]:
 
 def _officer(form: Any, operator: Operator) -> str:
     """The deciding officer: as typed in the form, else the account's own officer id."""
-    return _field(form, "officer") or operator.officer or operator.name
+    return form_field(form, "officer") or operator.officer or operator.name
 
 
 async def _act(request: web.Request, redirect: str, act: Action) -> web.StreamResponse:
     """Run one desk action as the logged-in operator, flash its result, go to ``redirect``."""
     form = await request.post()
     result = await act(_console(request).desk, form, current_operator(request))
-    await _flash(request, result)
+    await flash_result(request, result)
     raise web.HTTPSeeOther(redirect)
 
 
 def _choice(form: Any) -> GrantChoice:
-    expires = _field(form, "expires")
+    expires = form_field(form, "expires")
     try:
         expires_at = parse_time(expires) if expires else None
     except ValueError:
         raise ScopeError(f"{expires!r} is not an RFC 3339 time") from None
     return GrantChoice(
         envelope_ids=tuple(v for v in form.getall("envelope", []) if isinstance(v, str)),
-        thread=_field(form, "thread") == "yes",
+        thread=form_field(form, "thread") == "yes",
         recipients=tuple(v for v in form.getall("recipient", []) if isinstance(v, str)),
         expires_at=expires_at,
-        conditions=_field(form, "conditions") or None,
+        conditions=form_field(form, "conditions") or None,
     )
 
 
@@ -168,7 +168,7 @@ async def consent_deny(request: web.Request) -> web.StreamResponse:
     request_id = request.match_info["request_id"]
 
     async def deny(desk: Desk, form: Any, operator: Operator) -> ActionResult:
-        reason = _field(form, "reason") or "denied"
+        reason = form_field(form, "reason") or "denied"
         officer = _officer(form, operator)
         return await desk.deny(request_id, reason, officer=officer, operator=operator.name)
 
@@ -187,7 +187,7 @@ async def consent_revoke(request: web.Request) -> web.StreamResponse:
     decision_id = request.match_info["decision_id"]
 
     async def revoke(desk: Desk, form: Any, operator: Operator) -> ActionResult:
-        reason = _field(form, "reason") or "revoked"
+        reason = form_field(form, "reason") or "revoked"
         officer = _officer(form, operator)
         return await desk.revoke(decision_id, reason, officer=officer, operator=operator.name)
 
@@ -241,7 +241,7 @@ async def quarantine_discard(request: web.Request) -> web.StreamResponse:
     seq = request.match_info["seq"]
 
     async def discard(desk: Desk, form: Any, operator: Operator) -> ActionResult:
-        reason = _field(form, "reason") or "discarded"
+        reason = form_field(form, "reason") or "discarded"
         return await desk.discard(seq, reason, operator=operator.name)
 
     return await _act(request, "/quarantine", discard)

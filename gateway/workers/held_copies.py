@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from gateway import outgoing, topology
+from contracts.amqp import QUARANTINE_EXCHANGE, REJECTED_EXCHANGE
+from gateway import outgoing
 from gateway.consent import RouteDecision
 from gateway.outgoing import Outgoing
 
@@ -26,7 +27,7 @@ def quarantine_copy(
         "x-gw-matched": ",".join(route.matched),
     }
     return outgoing.held_copy(
-        topology.QUARANTINE,
+        QUARANTINE_EXCHANGE,
         body,
         reason=route.reason or "consent.missing",
         detail=route.detail,
@@ -47,7 +48,7 @@ def rejected_copy(
 ) -> Outgoing:
     """A submission refused for good, with the system that submitted it."""
     return outgoing.held_copy(
-        topology.REJECTED,
+        REJECTED_EXCHANGE,
         body,
         reason=reason,
         detail=detail,

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.archive import Entry
 from gateway.outgoing import Outgoing
+from gateway.workers.events import Event
 
 
 @dataclass(frozen=True)
@@ -26,3 +27,4 @@ class Outcome:
     send: Send | None = None  # to a counterparty, once archived
     done: list[Entry] = field(default_factory=list)  # archived once the counterparty confirmed
     effects: list[Outgoing] = field(default_factory=list)  # committed with the ack
+    events: list[Event] = field(default_factory=list)  # reported with the commit

@@ -17,7 +17,6 @@ from datetime import datetime
 from aio_pika.abc import AbstractIncomingMessage
 
 from gateway.archive import Record
-from gateway.metrics import GatewayMetrics
 from gateway.outbound import (
     Accepted,
     Blocked,
@@ -35,9 +34,11 @@ from gateway.review import (
     officer_of,
     review_key,
 )
-from gateway.workers.outbound import Item, entry_for
+from gateway.workers.events import Counted
 from gateway.workers.outcomes import Outcome, Send
 from gateway.workers.ports import Archive
+from gateway.workers.refusals import Ending, Named, ended
+from gateway.workers.submissions import Item, entry_for
 
 
 class ReviewDecider:
@@ -47,14 +48,12 @@ class ReviewDecider:
         party: str,
         gateway_user: str,
         archive: Archive,
-        metrics: GatewayMetrics,
         roles: Collection[str],
         outbound_context: Callable[[datetime], OutboundContext],
     ) -> None:
         self._party = party
         self._user = gateway_user
         self._archive = archive
-        self._metrics = metrics
         self._roles = frozenset(roles)
         self._outbound_context = outbound_context
 
@@ -67,16 +66,9 @@ class ReviewDecider:
     ) -> Outcome:
         refusal = await self._refusal(request, record, now)
         if refusal is not None:
-            return self._ended(
-                request,
-                message.body,
-                record,
-                ("rejected", "rejected"),
-                refusal.reason,
-                refusal.detail,
-                now,
-                final=False,
-            )
+            # The submission stays held: the answer does not name it as over.
+            ending = Ending("rejected", "rejected", refusal.reason, refusal.detail)
+            return ended(request, message.body, record, ending, now, user=self._user)
         if request.action == "review_refuse":
             return self._refuse(request, message.body, record, now)
         return await self._release(message, request, record, now)
@@ -110,52 +102,13 @@ class ReviewDecider:
     def _refuse(
         self, request: ControlRequest, body: bytes, record: Record, now: datetime
     ) -> Outcome:
+        """A refusal ends the submission: its answer names it, and ``review:<seq>`` is claimed."""
         detail = f"refused by {request.officer}: {request.note}"
-        outcome = self._ended(
-            request, body, record, ("refused", "rejected"), REFUSED, detail, now, final=True
-        )
+        ending = Ending("refused", "rejected", REFUSED, detail)
+        named = Named(record.message_id)
+        outcome = ended(request, body, record, ending, now, user=self._user, named=named)
         outcome.entries = [replace(e, dedup_key=review_key(record.seq)) for e in outcome.entries]
         return outcome
-
-    def _ended(
-        self,
-        request: ControlRequest,
-        body: bytes,
-        record: Record,
-        outcome_and_status: tuple[str, str],
-        reason: str,
-        detail: str,
-        now: datetime,
-        *,
-        final: bool,
-    ) -> Outcome:
-        """A review request that forwards nothing: its archive record and its answer.
-
-        Only a ``final`` answer (a refusal) names the submission: a request refused or a
-        release stopped leaves the submission held, and its system must not read it as over.
-        """
-        outcome, status = outcome_and_status
-        entry = request_entry(
-            request,
-            outcome,
-            at=now,
-            body=body,
-            system=self._user,
-            record=record,
-            reason=reason,
-            detail=detail,
-        )
-        event = answer(
-            status,
-            request.request_id,
-            at=now,
-            submission_id=record.message_id if final else None,
-            envelope_id=None,
-            type=record.type,
-            reason=reason,
-            detail=detail,
-        )
-        return Outcome(outcome, entries=[entry], effects=[event])
 
     async def _release(
         self,
@@ -196,9 +149,11 @@ class ReviewDecider:
             envelope_id=env["id"],
             type=env["type"],
         )
-        self._metrics.record_outcome("outbound", env["type"], env["recipient"], "forwarded")
         send = Send(env["recipient"], env, {})
-        return Outcome("released", entries=[sent], send=send, done=[done], effects=[event])
+        counted = Counted("outbound", env["type"], env["recipient"], "forwarded")
+        return Outcome(
+            "released", entries=[sent], send=send, done=[done], effects=[event], events=[counted]
+        )
 
     def _still_held(
         self,
@@ -215,7 +170,6 @@ class ReviewDecider:
         else:
             status, reason, detail = "rejected", decision.reason, decision.detail
         outcome = "quarantined" if status == "blocked" else "rejected"
-        detail = f"not released, still held: {detail}"
-        return self._ended(
-            request, body, record, (outcome, status), reason, detail, now, final=False
-        )
+        ending = Ending(outcome, status, reason, f"not released, still held: {detail}")
+        # The submission stays held: the answer does not name it as over.
+        return ended(request, body, record, ending, now, user=self._user)

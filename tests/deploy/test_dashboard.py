@@ -191,6 +191,29 @@ def test_dashboard_shows_what_operators_need() -> None:
     assert any("histogram_quantile" in expr for _, expr in dashboard_queries())
 
 
+# Exported but not on the dashboard, and why.
+NOT_ON_DASHBOARD = {
+    "gateway_up": "the 'Gateway scraped' panel shows Prometheus's own up series",
+}
+
+
+def test_every_exported_metric_has_a_panel() -> None:
+    used = set().union(*(metric_names(expr) for _, expr in dashboard_queries()))
+    metrics = GatewayMetrics("CICA", counterparties=(), message_types=())
+    families = {family.name: family.type for family in metrics.registry.collect()}
+    unshown = {
+        name
+        for name, kind in families.items()
+        if not any(name + suffix in used for suffix in _SERIES_SUFFIXES[kind])
+    }
+    assert unshown == set(NOT_ON_DASHBOARD)
+
+
+def test_review_holds_have_a_panel() -> None:
+    held = [where for where, expr in dashboard_queries() if 'outcome="held"' in expr]
+    assert held == ["Held for review"]
+
+
 def test_every_dashboard_query_is_valid_promql(promtool: str, tmp_path: Path) -> None:
     def substitute(expr: str) -> str:
         for variable, value in _GRAFANA_VARIABLES.items():

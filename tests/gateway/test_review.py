@@ -32,7 +32,7 @@ from gateway.review import (
 from gateway.review_ops import pending
 from gateway.similarity import THRESHOLDS, ResemblanceIndex
 from gateway.state import PartyState
-from gateway.workers.outbound import resend_of
+from gateway.workers.submissions import resend_of
 from tests.gateway.fresh_text import CORPUS
 from tests.gateway.test_outbound import (
     CICA_KEY,

@@ -23,9 +23,6 @@ MODULE_CAPS = {
     "replay.py": 589,
     "service.py": 488,
     "similarity.py": 456,
-    "workers/control.py": 619,
-    "workers/inbound.py": 669,
-    "workers/outbound.py": 581,
 }
 FUNCTION_CAPS = {
     "archive/bundle.py:export_bundle": 73,
@@ -34,13 +31,6 @@ FUNCTION_CAPS = {
     "demo.py:exchange": 68,
     "metrics.py:__init__": 167,
     "service.py:start": 83,
-    "workers/control.py:_reprocess_outcome": 103,
-    "workers/control.py:_resend": 66,
-    "workers/inbound.py:_effects_of": 71,
-    "workers/inbound.py:_entries_of": 89,
-    "workers/inbound.py:_settle": 77,
-    "workers/outbound.py:_local_effects": 128,
-    "workers/outbound.py:entry_for": 63,
 }
 
 

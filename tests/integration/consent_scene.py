@@ -23,7 +23,11 @@ PASSWORD = "a long local test password"
 # Console accounts of each Party: name, role, the officer id its consent decisions carry.
 CONSOLE_USERS: dict[str, list[tuple[str, Role, str | None]]] = {
     "CICA": [("olga", "consent-officer", "lo-a"), ("vera", "viewer", None)],
-    "SCO-RATS": [("oleg", "operator", None)],
+    "SCO-RATS": [
+        ("oleg", "operator", None),
+        ("rhea", "operator", "lo-b2"),
+        ("rolf", "operator", "lo-b"),
+    ],
 }
 
 

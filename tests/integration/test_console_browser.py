@@ -9,6 +9,7 @@ under ``.artifacts/console/`` (``GW_ARTIFACTS`` moves it).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,9 +19,12 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from gateway import topology
 from gateway.archive import SearchFilter
+from gateway.review_ops import list_held
+from tests.gateway.test_review import PROVIDED, WEAK
 from tests.integration.conftest import Network
 from tests.integration.consent_scene import PASSWORD, ConsentScene, cica_shares
 from tests.support.broker import Vhost
+from tests.support.parties import assignment, share, submission
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -214,7 +218,9 @@ async def test_a_viewer_and_a_forged_form_are_refused_and_the_archive_shows_the_
     await officer.click("text=Verify the whole chain")
     await officer.click("#verify")
     await expect(officer.locator("#verdict")).to_contain_text("ok: ")
-    await expect(officer.locator("#verdict")).to_contain_text("envelope signatures checked")
+    await expect(officer.locator("#records")).to_have_text(re.compile(r"^[1-9][0-9]*$"))
+    await expect(officer.locator("#head")).to_contain_text("seq ")
+    await expect(officer.locator("#signatures")).to_have_text(re.compile(r"^[1-9][0-9]*$"))
     await screenshot(officer, "archive-verify")
 
 
@@ -239,3 +245,74 @@ async def test_an_operator_previews_and_runs_a_replay_with_its_progress(
     assert replayed["id"] == original
     audit = await scene.desk("SCO-RATS").audit()
     assert [(a.outcome, a.system, a.reason) for a in audit] == [("replay.run", "oleg", "replayed")]
+
+
+async def held_at_b(scene: Consoles, text: str) -> int:
+    """SCO-RATS's officer lo-b sends ``text`` to UNOCT; its seq once it is held for review."""
+    message_id = await scene.desk_b.submit(share("UNOCT", text, officer="lo-b"))
+
+    def statuses() -> list[str]:
+        return [s["status"] for s in scene.status_b.bodies() if s["submission_id"] == message_id]
+
+    await wait_until(lambda: bool(statuses()), message=f"the status of {message_id}")
+    assert statuses() == ["held"]
+    held = await list_held(scene.gateway("SCO-RATS").archive)
+    return next(h.record.seq for h in held if h.record.message_id == message_id)
+
+
+async def test_an_officer_releases_and_refuses_held_submissions_in_the_browser(
+    consoles: Consoles,
+) -> None:
+    scene = consoles
+    lo_b2 = await scene.desk_b.submit(submission("liaison.assignment", "CICA", assignment("lo-b2")))
+    await wait_until(
+        lambda: any(s["submission_id"] == lo_b2 for s in scene.status_b.bodies()),
+        message="lo-b2 on SCO-RATS's roster",
+    )
+    await scene.desk_a.submit(share("SCO-RATS", PROVIDED, officer="lo-a"))
+    provided = (await scene.arrival_at_b("information.share"))["id"]
+    released, refused = await held_at_b(scene, WEAK), await held_at_b(scene, WEAK + " Soon.")
+
+    viewer = await scene.log_in("SCO-RATS", "oleg")  # an operator naming no officer
+    await viewer.goto(scene.url("SCO-RATS", "/review"))
+    await expect(viewer.locator("#decider")).to_contain_text("this account only sees")
+    assert await viewer.locator("form.release").count() == 0
+
+    same = await scene.log_in("SCO-RATS", "rolf")  # lo-b, who sent them: four eyes
+    await same.goto(scene.url("SCO-RATS", "/review"))
+    await same.locator(f"#held-{released} form.release button").click()
+    await expect(same.locator("#flash")).to_contain_text("review.same_officer")
+
+    reviewer = await scene.log_in("SCO-RATS", "rhea")
+    await reviewer.goto(scene.url("SCO-RATS", "/review"))
+    row = reviewer.locator(f"#held-{released}")
+    for shown in ("information.share", "UNOCT", "lo-b", "review.resemblance", provided):
+        await expect(row).to_contain_text(shown)
+    await expect(row.locator("td").nth(6)).to_have_text(re.compile(r"^0\.[0-4][0-9]$"))
+    await expect(reviewer.locator("#decider")).to_contain_text("lo-b2")
+    await screenshot(reviewer, "review")
+
+    await row.locator("form.release button").click()
+    await expect(reviewer.locator("#flash")).to_contain_text("released by lo-b2")
+    await wait_until(lambda: len(scene.information_at_unoct()) == 1, message="release at UNOCT")
+    assert scene.information_at_unoct()[0]["body"]["text"]["en"] == WEAK
+
+    other = reviewer.locator(f"#held-{refused}")
+    await other.locator("input[name=reason]").fill("It repeats CICA's report.")
+    await other.locator("form.refuse button").click()
+    await expect(reviewer.locator("#flash")).to_contain_text(f"seq {refused} refused by lo-b2")
+    await expect(reviewer.locator("#empty")).to_be_visible()
+
+    steps = await scene.gateway("SCO-RATS").archive.search(SearchFilter(kinds=["review"]))
+    assert [(r.refers_to, r.outcome, r.reason) for r in steps] == [
+        (released, "rejected", "review.same_officer"),
+        (released, "released", None),
+        (refused, "refused", "review.refused"),
+    ]
+    audit = await scene.desk("SCO-RATS").audit()  # newest first
+    assert [(a.outcome, a.system, a.reason) for a in audit] == [
+        ("review.refuse", "rhea", "refused"),
+        ("review.release", "rhea", "released"),
+        ("review.release", "rolf", "rejected"),
+    ]
+    assert len(scene.information_at_unoct()) == 1

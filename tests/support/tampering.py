@@ -57,3 +57,9 @@ async def rechain_without(store: ArchiveStore, removed: set[int]) -> None:
         if kept_claims:
             await conn.execute(insert(claims), kept_claims)
         await conn.execute(update(head).where(head.c.id == HEAD_ID).values(seq=seq, hash=prev))
+
+
+async def edit_payload(store: ArchiveStore, seq: int, payload: bytes) -> None:
+    """Change record ``seq``'s payload in place, leaving its hash (and the chain) as it was."""
+    async with store.engine.begin() as conn:
+        await conn.execute(update(records).where(records.c.seq == seq).values(payload=payload))

@@ -24,9 +24,10 @@ from gateway.state import PartyState
 from gateway.workers.batches import Batcher, RoundRobin
 from gateway.workers.control import ControlWorker
 from gateway.workers.inbound import InboundWorker
-from gateway.workers.outbound import OutboundWorker, submission_key
+from gateway.workers.outbound import OutboundWorker
 from gateway.workers.ports import Decisions
 from gateway.workers.retry import RetryPolicy
+from gateway.workers.submissions import submission_key
 from tests.gateway.trust_helpers import assignment_envelope, new_key, signed
 from tests.support.fakes import FakeArchive, FakeChannel, FakeMessage, FakePublisher
 from tests.support.parties import share
