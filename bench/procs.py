@@ -72,13 +72,18 @@ class Child:
 
 
 def broker_pid() -> int | None:
-    """The local RabbitMQ node's Erlang VM (beam.smp), if this user may see it."""
-    for process in psutil.process_iter(["name", "cmdline"]):
+    """The local RabbitMQ node's Erlang VM (beam.smp), if this user may see it.
+
+    The oldest such VM: ``rabbitmqctl``, which other sessions run, starts a short-lived one of
+    its own, and sampling that one failed a scenario once it had exited.
+    """
+    found: list[tuple[float, int]] = []
+    for process in psutil.process_iter(["name", "cmdline", "create_time"]):
         name = process.info.get("name") or ""
         cmdline = " ".join(process.info.get("cmdline") or ())
-        if name.startswith("beam") and "rabbit" in cmdline:
-            return int(process.pid)
-    return None
+        if name.startswith("beam") and "rabbit" in cmdline and "rabbitmqctl" not in cmdline:
+            found.append((process.info.get("create_time") or 0.0, int(process.pid)))
+    return min(found)[1] if found else None
 
 
 @dataclass

@@ -57,9 +57,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios", default="a,b,c,d", help="which of a,b,c,d to run (run; profile: b,c)"
     )
-    parser.add_argument("--rate", type=float, default=500.0, help="paced offered load, msgs/s")
     parser.add_argument(
-        "--paced-seconds", type=float, default=10.0, help="length of the paced phase (0: skip)"
+        "--rate",
+        type=_rates,
+        default=[500.0],
+        help="paced offered load, msgs/s; several comma-separated: one paced phase each",
+    )
+    parser.add_argument(
+        "--paced-seconds", type=float, default=10.0, help="length of each paced phase (0: skip)"
+    )
+    parser.add_argument(
+        "--paced-min-count",
+        type=int,
+        default=200,
+        help="at least this many messages in a paced phase (a low rate's sample)",
     )
     parser.add_argument(
         "--prefetch", type=int, default=512, help="prefetch of the bare forwarder and the shovel"
@@ -88,6 +99,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from a, b, c, d")
     return args
+
+
+def _rates(text: str) -> list[float]:
+    rates = [float(part) for part in text.split(",") if part.strip()]
+    if not rates or any(rate <= 0 for rate in rates):
+        raise argparse.ArgumentTypeError(f"rates must be positive numbers: {text!r}")
+    return rates
 
 
 async def versions() -> dict[str, str]:
@@ -146,20 +164,19 @@ async def run_scenario(
             f"  full speed: {full.msgs_per_s:,.0f} msgs/s, p50 {full.latency.p50_ms:,.1f} ms",
             flush=True,
         )
-        paced_count = int(args.rate * args.paced_seconds)
-        if profile_dir is None and paced_count > 0:
+        for rate in args.rate if profile_dir is None and args.paced_seconds > 0 else ():
             paced = await measure(
                 scenario,
                 publisher,
                 phase="paced",
-                tag=tag,
-                count=paced_count,
-                rate=args.rate,
+                tag=f"{tag}-{rate:g}",
+                count=max(int(rate * args.paced_seconds), args.paced_min_count),
+                rate=rate,
                 stall_s=args.stall_timeout,
             )
             phases.append(paced)
             print(
-                f"  paced {args.rate:,.0f}/s: p50 {paced.latency.p50_ms:,.1f} ms, "
+                f"  paced {rate:,.0f}/s: p50 {paced.latency.p50_ms:,.1f} ms, "
                 f"p99 {paced.latency.p99_ms:,.1f} ms",
                 flush=True,
             )

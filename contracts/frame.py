@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
 from contracts.errors import FRAME_INVALID, INVALID_JSON, TOO_LARGE, ContractError, make_error
 from contracts.parsing import decode_json, no_constants
 
@@ -151,12 +153,34 @@ class _Reader:
             )
 
 
+def encode_envelope(envelope: Mapping[str, Any]) -> bytes:
+    """One envelope as a frame carries it: compact UTF-8 JSON.
+
+    orjson where it can: a sending gateway encoded each envelope twice for its frame (to size
+    it, then in it) with the standard library's encoder, ~3 % of its CPU each time. The two
+    write the same bytes for what a signed envelope holds (objects, strings, integers within
+    RFC 8785's range, booleans, null); a float, which no contract type has, may be spelled
+    differently but reads back the same, and NaN or Infinity cannot be signed. What orjson
+    refuses (a mapping that is not a dict, integers beyond 64 bits) goes to the standard
+    library, as before.
+    """
+    if type(envelope) is dict:
+        try:
+            return orjson.dumps(envelope)
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(
+        dict(envelope), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode()
+
+
+def frame_of(encoded: Sequence[bytes]) -> bytes:
+    """One frame holding envelopes already encoded by ``encode_envelope``."""
+    if not encoded:
+        raise ValueError("a frame holds at least one envelope")
+    return b'{"frame":%d,"envelopes":[%b]}' % (FRAME_VERSION, b",".join(encoded))
+
+
 def encode_frame(envelopes: Sequence[Mapping[str, Any]]) -> bytes:
     """One frame holding ``envelopes`` (already signed JSON objects), as compact UTF-8 JSON."""
-    if not envelopes:
-        raise ValueError("a frame holds at least one envelope")
-    frame = {
-        "frame": FRAME_VERSION,
-        "envelopes": [e if isinstance(e, dict) else dict(e) for e in envelopes],
-    }
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return frame_of([encode_envelope(envelope) for envelope in envelopes])

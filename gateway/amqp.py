@@ -165,8 +165,12 @@ class TransactionalChannel:
         self._prefetch = prefetch
         self._guard = guard
         self._channel: AbstractRobustChannel | None = None
-        self._tx_underlay: aiormq.abc.AbstractChannel | None = None
+        self._tx_underlay: aiormq.Channel | None = None
         self._ready = asyncio.Event()
+        # One transaction at a time: a worker that pipelines its batches may give a message
+        # back (a nack and its commit) while the previous batch is between its first publish
+        # and its commit, and that commit must not take the other batch's publishes with it.
+        self._transaction = asyncio.Lock()
 
     async def open(self) -> None:
         channel = await self._connection.channel(publisher_confirms=False)
@@ -191,7 +195,10 @@ class TransactionalChannel:
     async def _select(self) -> None:
         assert self._channel is not None
         await self._channel.transaction().select()
-        self._tx_underlay = await self._channel.get_underlay_channel()
+        underlay = await self._channel.get_underlay_channel()
+        # The concrete channel: its basic_publish can skip waiting for each frame's write.
+        assert isinstance(underlay, aiormq.Channel)
+        self._tx_underlay = underlay
         self._ready.set()
 
     async def consume(
@@ -232,18 +239,28 @@ class TransactionalChannel:
             if guarded and not await self._guard.publish(guarded):
                 raise StaleBatch  # given back: the closing channel returns it to its queue
             outgoing = [item for item in outgoing if not self._guard.guards(item)]
+        async with self._transaction:
+            await self._publish_and_commit(outgoing, ack)
+
+    async def _publish_and_commit(
+        self, outgoing: Sequence[Outgoing], ack: AbstractIncomingMessage | None
+    ) -> None:
+        assert self._channel is not None
         # The guard's publish may have outlived the channel: publishes meant for this batch
         # must not wait in a newer channel's transaction for someone else's commit.
         underlay = self._tx_underlay
         if underlay is None or (ack is not None and not self.is_current(ack)):
             raise StaleBatch
         try:
+            # No waiting for each frame to reach the socket: the commit's reply comes after the
+            # broker has read every frame before it, and a write that fails fails the commit.
             for item in outgoing:
                 await underlay.basic_publish(
                     item.body,
                     exchange=item.exchange,
                     routing_key=item.routing_key,
                     properties=to_properties(item),
+                    wait=False,
                 )
             if ack is not None:
                 await ack.ack(multiple=True)
@@ -254,9 +271,10 @@ class TransactionalChannel:
     async def nack(self, message: AbstractIncomingMessage) -> None:
         """Return one message to its queue (committed at once, alone)."""
         assert self._channel is not None
-        if self.is_current(message):
-            await message.nack(requeue=True)
-            await self._channel.transaction().commit()
+        async with self._transaction:
+            if self.is_current(message):
+                await message.nack(requeue=True)
+                await self._channel.transaction().commit()
 
     async def close(self) -> None:
         if self._channel is not None and not self._channel.is_closed:

@@ -157,8 +157,19 @@ class Record(Entry):
         cls, entry: Entry, *, seq: int, recorded_at: datetime, prev_hash: str, hash: str
     ) -> Record:
         """``entry`` placed in the chain (only its :class:`Entry` fields are taken)."""
-        values = {name: getattr(entry, name) for name in ENTRY_FIELDS}
-        return cls(**values, seq=seq, recorded_at=recorded_at, prev_hash=prev_hash, hash=hash)
+        # ``entry`` was normalised when it was built and is immutable: going through __init__
+        # would check every field again, once per record of every append.
+        record = object.__new__(cls)
+        fields_of = record.__dict__
+        for name in ENTRY_FIELDS:
+            fields_of[name] = getattr(entry, name)
+        fields_of.update(
+            seq=seq,
+            recorded_at=_utc(recorded_at, "recorded_at"),
+            prev_hash=prev_hash,
+            hash=hash,
+        )
+        return record
 
 
 @dataclass(frozen=True)

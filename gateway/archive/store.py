@@ -10,21 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import orjson
 import structlog
 from sqlalchemy import (
     ColumnElement,
-    Row,
     any_,
     bindparam,
     event,
-    insert,
     or_,
     select,
     update,
@@ -35,9 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import String
 
-from gateway.archive.chain import GENESIS, record_hash
+from gateway.archive.chain import GENESIS
+from gateway.archive.linking import link
 from gateway.archive.migrations import migrate
-from gateway.archive.records import DUPLICATE, Appended, Entry, Record, clean_text
+from gateway.archive.records import Appended, Entry, Record, clean_text
+from gateway.archive.rows import BatchInserts, record_of
 from gateway.archive.schema import HEAD_ID, claims, head, records
 from gateway.files import private_database
 
@@ -69,69 +68,6 @@ class SearchFilter:
     outcomes: Sequence[str] = ()
     envelope_ids: Sequence[str] = ()
     message_ids: Sequence[str] = ()
-
-
-def _json_list(values: Sequence[Any]) -> str:
-    # orjson: compact and unescaped like json.dumps(ensure_ascii=False), several times faster;
-    # Entry has already replaced the lone surrogates it would refuse.
-    return orjson.dumps(values).decode()
-
-
-def row_values(record: Record) -> dict[str, Any]:
-    return {
-        "seq": record.seq,
-        "recorded_at": record.recorded_at,
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-        "kind": record.kind,
-        "outcome": record.outcome,
-        "occurred_at": record.occurred_at,
-        "payload": record.payload,
-        "message_id": record.message_id,
-        "system": record.system,
-        "envelope_id": record.envelope_id,
-        "type": record.type,
-        "provider": record.provider,
-        "recipient": record.recipient,
-        "correlation_id": record.correlation_id,
-        "reason": record.reason,
-        "detail": record.detail,
-        "signature": record.signature,
-        "dedup_key": record.dedup_key,
-        "refers_to": record.refers_to,
-        "derived_from": _json_list(record.derived_from),
-        "attachment_sha256": _json_list(record.attachment_sha256),
-        "headers": _json_list(record.headers),
-    }
-
-
-def _record(row: Row[Any]) -> Record:
-    m = row._mapping
-    return Record(
-        seq=m["seq"],
-        recorded_at=m["recorded_at"],
-        prev_hash=m["prev_hash"],
-        hash=m["hash"],
-        kind=m["kind"],
-        outcome=m["outcome"],
-        occurred_at=m["occurred_at"],
-        payload=m["payload"],
-        message_id=m["message_id"],
-        system=m["system"],
-        envelope_id=m["envelope_id"],
-        type=m["type"],
-        provider=m["provider"],
-        recipient=m["recipient"],
-        correlation_id=m["correlation_id"],
-        reason=m["reason"],
-        detail=m["detail"],
-        signature=m["signature"],
-        dedup_key=m["dedup_key"],
-        refers_to=m["refers_to"],
-        derived_from=tuple(orjson.loads(m["derived_from"])),
-        attachment_sha256=tuple(orjson.loads(m["attachment_sha256"])),
-        headers=tuple((k, v) for k, v in orjson.loads(m["headers"])),
-    )
 
 
 def _chunks(values: Sequence[str], size: int = _KEY_CHUNK) -> Iterable[Sequence[str]]:
@@ -197,6 +133,7 @@ class ArchiveStore:
         # One append at a time per process: the database serialises appenders anyway, and
         # queueing here costs no connection and no lock wait on the server.
         self._append_lock = asyncio.Lock()
+        self._inserts = BatchInserts(self.engine.dialect)
 
     @property
     def backend(self) -> str:
@@ -256,36 +193,24 @@ class ArchiveStore:
         async with self._append_lock, self._write() as conn:
             seq, prev_hash, last_time = await self._lock_head(conn)
             keys = list({e.dedup_key for e in entries if e.dedup_key is not None})
-            claimed = await self._claimed(conn, keys)
             # The archive's clock never goes backwards along the chain, even across replicas
             # whose clocks disagree: time ranges then map to contiguous seq ranges.
             now = self._clock().astimezone(UTC)
             recorded_at = now if last_time is None else max(now, last_time)
-            results: list[Appended] = []
-            new_claims: list[dict[str, Any]] = []
-            for entry in entries:
-                seq += 1
-                original = claimed.get(entry.dedup_key) if entry.dedup_key is not None else None
-                if original is not None:
-                    entry = replace(entry, outcome=DUPLICATE, refers_to=original.seq)
-                digest = record_hash(prev_hash, seq, recorded_at, entry)
-                record = Record.chained(
-                    entry, seq=seq, recorded_at=recorded_at, prev_hash=prev_hash, hash=digest
-                )
-                if entry.dedup_key is not None and original is None and entry.outcome != DUPLICATE:
-                    claimed[entry.dedup_key] = record
-                    new_claims.append({"dedup_key": entry.dedup_key, "seq": seq})
-                results.append(Appended(record, original))
-                prev_hash = digest
-            await conn.execute(insert(records), [row_values(a.record) for a in results])
-            if new_claims:
-                await conn.execute(insert(claims), new_claims)
+            linked = link(
+                entries,
+                seq=seq,
+                prev_hash=prev_hash,
+                recorded_at=recorded_at,
+                claimed=await self._claimed(conn, keys),
+            )
+            await self._inserts.run(conn, linked.records, linked.new_claims)
             await conn.execute(
                 update(head)
                 .where(head.c.id == HEAD_ID)
-                .values(seq=seq, hash=prev_hash, recorded_at=recorded_at)
+                .values(seq=linked.seq, hash=linked.hash, recorded_at=recorded_at)
             )
-        return results
+        return linked.appended
 
     async def _lock_head(self, conn: AsyncConnection) -> tuple[int, str, datetime | None]:
         query = select(head.c.seq, head.c.hash, head.c.recorded_at).where(head.c.id == HEAD_ID)
@@ -315,13 +240,13 @@ class ArchiveStore:
                 .where(self._key_in(chunk))
             )
             for row in rows:
-                found[row.dedup_key] = _record(row)
+                found[row.dedup_key] = record_of(row)
         return found
 
     async def get(self, seq: int) -> Record | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(records).where(records.c.seq == seq))).first()
-        return None if row is None else _record(row)
+        return None if row is None else record_of(row)
 
     async def hash_at(self, seq: int) -> str | None:
         """The chain hash of record ``seq`` (the genesis hash for 0), None if there is none."""
@@ -351,7 +276,7 @@ class ArchiveStore:
         key = clean_text(key)
         async with self.engine.connect() as conn:
             direct = [
-                _record(row)
+                record_of(row)
                 for row in await conn.execute(
                     select(records).where(
                         or_(records.c.message_id == key, records.c.envelope_id == key)
@@ -366,7 +291,7 @@ class ArchiveStore:
                 rows = await conn.execute(
                     select(records).where(records.c.refers_to.in_(seqs[start : start + _KEY_CHUNK]))
                 )
-                found.update((r.seq, r) for r in map(_record, rows))
+                found.update((r.seq, r) for r in map(record_of, rows))
         return [found[seq] for seq in sorted(found)]
 
     async def search(self, f: SearchFilter, limit: int | None = None) -> list[Record]:
@@ -396,7 +321,7 @@ class ArchiveStore:
         if limit is not None:
             query = query.limit(limit)
         async with self.engine.connect() as conn:
-            return [_record(row) for row in await conn.execute(query)]
+            return [record_of(row) for row in await conn.execute(query)]
 
     async def iter_records(self, after_seq: int = 0, batch: int = 1000) -> AsyncIterator[Record]:
         """Every record after ``after_seq`` in seq order, read ``batch`` at a time.
@@ -411,7 +336,7 @@ class ArchiveStore:
                 .limit(batch)
             )
             async with self.engine.connect() as conn:
-                page = [_record(row) for row in await conn.execute(query)]
+                page = [record_of(row) for row in await conn.execute(query)]
             for record in page:
                 yield record
             if len(page) < batch:

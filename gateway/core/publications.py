@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts import MAX_FRAME_ENVELOPES, amqp, encode_frame
+from contracts.frame import encode_envelope, frame_of
 from gateway.core.stamping import rfc3339
 
 
@@ -126,21 +127,23 @@ def frames(
     One frame is one publish and one confirm for many envelopes; each envelope keeps its own
     signature and is accepted or refused on its own by the receiver.
     """
-    groups: list[list[Mapping[str, Any]]] = []
+    groups: list[list[bytes]] = []
     size = max_bytes
     for envelope in envelopes:
-        length = len(json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode())
+        # Encoded once: its length sizes the frame and its bytes go in it.
+        encoded = encode_envelope(envelope)
+        length = len(encoded)
         full = bool(groups) and len(groups[-1]) >= MAX_FRAME_ENVELOPES
         if full or size + length + 1 > max_bytes - FRAME_SLACK_BYTES // 2:
             groups.append([])
             size = 0
-        groups[-1].append(envelope)
+        groups[-1].append(encoded)
         size += length + 1
     return [
         Outgoing(
             exchange=exchange,
             routing_key="",
-            body=encode_frame(group),
+            body=frame_of(group),
             message_id=new_id(),
             content_type=amqp.FRAME_CONTENT_TYPE,
         )

@@ -4,10 +4,12 @@ Modelled on arq's ``Worker``: a subclass says where its messages come from (``co
 what one batch of them means (``take``); the base runs the loop and owns what every worker must
 do the same way:
 
-- **the loop**: ``run()`` takes batches until ``stop()``; ``run(burst=True)`` drains what is
+- **the loop**: ``run()`` takes batches until ``stop()``, pipelined (the next batch is decided
+  and archived while one waits for its confirm and commit); ``run(burst=True)`` drains what is
   waiting (redeliveries included) and returns once nothing is, for tests and one-off runs;
-- **the in-flight gauge**: ``in_flight(count)`` around a batch, back to 0 whether it was acked
-  or given back (either way it is no longer in the gateway's hands);
+- **the in-flight gauge**: ``in_flight(count)`` around a batch, or ``flying(count)`` from a
+  pipelined batch's take to its finish, counted until it was acked or given back (either way it
+  is no longer in the gateway's hands);
 - **hold and retry of the archive**: ``until_archived(attempt, pending)`` keeps a batch whose
   decide-and-archive step failed unacknowledged and tries it again (see ``Hold``), rebuilding
   the derived state (``on_state_lost``) and catching up (``prepare``) before each attempt;
@@ -18,8 +20,8 @@ do the same way:
 - **the commit**: ``commit`` publishes a batch's local effects and its ack in one broker
   transaction; a channel lost meanwhile leaves the batch to its redelivery.
 
-The stages a subclass runs (decide -> archive -> forward -> commit) stay its own methods, so a
-stage can be changed (pipelined, say) without touching the others.
+The stages a subclass runs (decide -> archive -> forward -> commit) stay its own methods; its
+``take`` returns the ones after the archive as a ``Finish`` for the loop to pipeline.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ from gateway.workers.ports import Archive, Channel
 from gateway.workers.retry import RetryPolicy, until_sent
 
 log = structlog.get_logger(__name__)
+
+Finish = Callable[[], Awaitable[None]]
+"""The rest of an archived batch's work: forward, commit, ack (see ``Worker.run``)."""
 
 BatchT = TypeVar("BatchT")
 BatchT_co = TypeVar("BatchT_co", covariant=True)
@@ -93,17 +98,43 @@ class Worker(Generic[BatchT]):
         self._stopping.set()
 
     async def run(self, *, burst: bool = False) -> None:
-        """Consume until stopped; in ``burst`` mode, return once nothing is waiting."""
+        """Consume until stopped; in ``burst`` mode, return once nothing is waiting.
+
+        Pipelined: ``take`` decides and archives a batch and may return the rest of its work
+        (a ``Finish``: forward, commit, ack), which runs while the next batch is decided and
+        archived. Finishes run one at a time in the order of their batches, so commits and
+        acks keep that order, and at most one archived batch waits behind the one finishing.
+        """
         await self.consume()
-        while (batch := await self._source.next_batch_or(self._stopping, burst=burst)) is not None:
-            await self.take(batch)
+        finishing: asyncio.Future[None] | None = None
+        try:
+            while True:
+                batch = await self._source.next_batch_or(self._stopping, burst=burst)
+                if batch is None:
+                    if finishing is None or self._stopping.is_set():
+                        break
+                    # In burst mode, what the last batch gives back may be waiting again.
+                    await finishing
+                    finishing = None
+                    continue
+                finish = await self.take(batch)
+                if finishing is not None:
+                    await finishing
+                finishing = None if finish is None else asyncio.ensure_future(finish())
+        except BaseException:
+            if finishing is not None:
+                finishing.cancel()  # its batch is not acked: the broker redelivers it
+            raise
+        if finishing is not None:
+            await finishing
 
     async def consume(self) -> None:
         """Start consuming the worker's queues into its batch source."""
         raise NotImplementedError
 
-    async def take(self, batch: BatchT) -> None:
-        """Handle one batch, to its ack or its give-back."""
+    async def take(self, batch: BatchT) -> Finish | None:
+        """Handle one batch, to its ack or its give-back, or to its archive and return the
+        rest (see ``run``)."""
         raise NotImplementedError
 
     def _event(self, what: str) -> str:
@@ -112,12 +143,26 @@ class Worker(Generic[BatchT]):
 
     @contextlib.contextmanager
     def in_flight(self, count: int) -> Iterator[None]:
-        gauge = self._metrics.in_flight.labels(self.name)
-        gauge.set(count)
+        landed = self.flying(count)
         try:
             yield
         finally:
-            gauge.set(0)
+            landed()
+
+    def flying(self, count: int) -> Callable[[], None]:
+        """Count ``count`` messages in the in-flight gauge until the returned function is
+        called (once): a pipelined batch is in flight from its take to its finish."""
+        gauge = self._metrics.in_flight.labels(self.name)
+        gauge.inc(count)
+        done = False
+
+        def landed() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                gauge.dec(count)
+
+        return landed
 
     async def until_archived(
         self,
@@ -190,16 +235,17 @@ class Worker(Generic[BatchT]):
         events: Sequence[Event] = (),
         *,
         stage: Stage | None = "publish",
+        channel: Channel | None = None,
         **lost: Any,
     ) -> bool:
         """The batch's metrics and logs (``events``), then its effects and the ack (of ``ack``
-        and every message before it) in one broker transaction: False when the channel was lost
-        and the batch will be redelivered."""
+        and every message before it) in one broker transaction, on ``channel`` (the worker's
+        unless given): False when the channel was lost and the batch will be redelivered."""
         emit(events, self._metrics, log)
         try:
             timer = self._metrics.time_stage(stage) if stage else contextlib.nullcontext()
             with timer:
-                await self._channel.commit(effects, ack)
+                await (channel or self._channel).commit(effects, ack)
         except StaleBatch:
             log.warning(self._event("channel_lost"), **lost)
             return False

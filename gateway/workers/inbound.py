@@ -54,7 +54,7 @@ from gateway.workers.arrivals import (
     receipt_key,
     short,
 )
-from gateway.workers.base import Worker
+from gateway.workers.base import Finish, Worker
 from gateway.workers.batches import RoundRobin, delivery_attempt
 from gateway.workers.ports import Archive, Channel, DecideEnvelope, Publisher
 from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy
@@ -114,11 +114,13 @@ class InboundWorker(Worker[tuple[str, list[AbstractIncomingMessage]]]):
         for source, channel in self._channels.items():
             await channel.consume(topology.inbound_from(source), self._batcher.on_message(source))
 
-    async def take(self, batch: tuple[str, list[AbstractIncomingMessage]]) -> None:
+    async def take(self, batch: tuple[str, list[AbstractIncomingMessage]]) -> Finish | None:
         source, messages = batch
         # Delivery tags and the broker transaction belong to the source's own channel.
         self._channel = self._channels[source]
-        self._batcher.charge(source, await self.process(messages))
+        work, finish = await self.process(messages)
+        self._batcher.charge(source, work)
+        return finish
 
     def _unpack(self, batch: Sequence[AbstractIncomingMessage]) -> Plan:
         plan = Plan()
@@ -140,21 +142,38 @@ class InboundWorker(Worker[tuple[str, list[AbstractIncomingMessage]]]):
             plan.arrivals.extend(Arrival(message, raw) for raw in envelopes)
         return plan
 
-    async def process(self, batch: Sequence[AbstractIncomingMessage]) -> int:
-        """Handle one batch; the work it took: envelopes decided plus frames refused whole."""
-        with self.in_flight(len(batch)):
+    async def process(self, batch: Sequence[AbstractIncomingMessage]) -> tuple[int, Finish | None]:
+        """Decide and archive one batch: the work it took (envelopes decided plus frames
+        refused whole) and the rest, deliveries and ack then receipts, if anything is left."""
+        landed = self.flying(len(batch))
+        try:
             # Frames of a channel lost since they arrived are back in the queue: not ours.
             batch = await self._channel.current(batch)
             settled = await self._decide_and_archive(batch) if batch else None
-            if settled is None:
-                return 0
-            plan, kept, now = settled
-            work = len(plan.arrivals) + len(plan.bad_frames)
-            if kept:
+        except BaseException:
+            landed()
+            raise
+        if settled is None:
+            landed()
+            return 0, None
+        plan, kept, now = settled
+        work = len(plan.arrivals) + len(plan.bad_frames)
+        if not kept:
+            landed()
+            return work, None
+        channel = self._channel
+
+        async def finish() -> None:
+            try:
                 effects = local_effects(plan, now)
-                if await self.commit(effects.outgoing, kept[-1], effects.events, batch=len(batch)):
+                if await self.commit(
+                    effects.outgoing, kept[-1], effects.events, channel=channel, batch=len(batch)
+                ):
                     await self._send_receipts(plan.arrivals)
-            return work
+            finally:
+                landed()
+
+        return work, finish
 
     async def _decide_and_archive(
         self, batch: list[AbstractIncomingMessage]

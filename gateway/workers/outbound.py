@@ -35,7 +35,7 @@ from gateway.core.outbound_decision import (
 )
 from gateway.core.stamping import new_envelope_id
 from gateway.metrics import GatewayMetrics
-from gateway.workers.base import Worker
+from gateway.workers.base import Finish, Worker
 from gateway.workers.batches import Batcher, delivery_attempt
 from gateway.workers.ports import Archive, Channel, DecideSubmission, Publisher
 from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy
@@ -106,22 +106,36 @@ class OutboundWorker(Worker[Sequence[AbstractIncomingMessage]]):
     async def consume(self) -> None:
         await self._channel.consume(topology.SUBMIT, self._batcher.on_message)
 
-    async def take(self, batch: Sequence[AbstractIncomingMessage]) -> None:
-        with self.in_flight(len(batch)):
+    async def take(self, batch: Sequence[AbstractIncomingMessage]) -> Finish | None:
+        landed = self.flying(len(batch))
+        try:
             # Messages of a channel lost since they arrived are back in the queue: not ours.
             batch = await self._channel.current(batch)
-            if not batch:
-                return
-            settled = await self._decide_and_archive([self._item(message) for message in batch])
+            settled = (
+                await self._decide_and_archive([self._item(m) for m in batch]) if batch else None
+            )
             if settled is None or not settled[0]:
-                return
+                landed()
+                return None
             items, now = settled
             self._check_resends(items, now)
-            if not await self._forward(items):
-                await self.give_back([item.message for item in items])
-                return
-            effects = local_effects(items, now)
-            await self.commit(effects.outgoing, items[-1].message, effects.events, batch=len(items))
+        except BaseException:
+            landed()
+            raise
+
+        async def finish() -> None:
+            try:
+                if not await self._forward(items):
+                    await self.give_back([item.message for item in items])
+                    return
+                effects = local_effects(items, now)
+                await self.commit(
+                    effects.outgoing, items[-1].message, effects.events, batch=len(items)
+                )
+            finally:
+                landed()
+
+        return finish
 
     async def _decide_and_archive(self, items: list[Item]) -> tuple[list[Item], datetime] | None:
         """Decide and archive the batch: what is left of it to forward and ack, or None when it

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from contracts.frame import encode_envelope
 from gateway.archive import Appended, Entry, Record
 from gateway.core import publications
 from gateway.core.consent import RouteDecision
@@ -69,7 +70,8 @@ def _entry_of_envelope(env: dict[str, Any], party: str, common: dict[str, Any]) 
     return Entry(
         kind="envelope.out",
         outcome="sent",
-        payload=json.dumps(env, separators=(",", ":")).encode(),
+        # The bytes the frame carries: one encoding, and the archive holds what was sent.
+        payload=encode_envelope(env),
         envelope_id=env["id"],
         type=env["type"],
         provider=party,

@@ -8,8 +8,8 @@ import dataclasses
 from sqlalchemy import delete, insert, select, update
 
 from gateway.archive import GENESIS, ArchiveStore, Record, record_hash
+from gateway.archive.rows import row_values
 from gateway.archive.schema import HEAD_ID, claims, head, records
-from gateway.archive.store import row_values
 
 
 async def truncate(store: ArchiveStore, keep: int) -> None:

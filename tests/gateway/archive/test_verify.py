@@ -7,8 +7,8 @@ from sqlalchemy import insert, update
 
 from gateway.archive import ArchiveStore, Record
 from gateway.archive.chain import HASH_MISMATCH, PREV_HASH_MISMATCH, SEQ_GAP, record_hash
+from gateway.archive.rows import row_values
 from gateway.archive.schema import HEAD_ID, head, records
-from gateway.archive.store import row_values
 from gateway.archive.verify import verify_archive
 
 from .helpers import Party, envelope, envelope_entry, keyring, plain_entry, sql
