@@ -19,8 +19,8 @@ from typing import Any
 import structlog
 
 from gateway import topology
-from gateway.amqp import ConfirmingPublisher, PublishRefused
-from gateway.archive import ArchiveStore, Entry
+from gateway.amqp import PublishRefused
+from gateway.archive import Entry
 from gateway.core import publications
 from gateway.core.checkpoints import (
     NOT_IN_ARCHIVE,
@@ -34,6 +34,7 @@ from gateway.core.keys import SigningKey
 from gateway.core.stamping import new_envelope_id
 from gateway.core.state import PartyState
 from gateway.metrics import GatewayMetrics
+from gateway.workers.ports import Archive, Publisher
 
 log = structlog.get_logger(__name__)
 
@@ -60,8 +61,8 @@ class CheckpointSender:
         *,
         party: str,
         recipients: Sequence[str],
-        publishers: Mapping[str, ConfirmingPublisher],
-        archive: ArchiveStore,
+        publishers: Mapping[str, Publisher],
+        archive: Archive,
         metrics: GatewayMetrics,
         signing_key: SigningKey,
         state: Callable[[], PartyState],
