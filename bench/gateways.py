@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.broker import Vhosts, user_url
 from bench.procs import Child
-from gateway.keys import generate_key_pair
+from gateway.core.keys import generate_key_pair
 
 PARTIES = {  # party: (vhost attribute, user slug)
     "CICA": ("a", "cica"),

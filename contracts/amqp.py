@@ -73,8 +73,6 @@ UNKNOWN_SYSTEM_KEY: Final = "unknown"
 """Routing-key segment used for a submission without a user_id (no system to tell)."""
 OPERATOR_SYSTEM: Final = "operator"
 """The system of operator requests and submissions; their status events carry it."""
-RESERVED_SYSTEMS: Final = frozenset({UNKNOWN_SYSTEM_KEY, OPERATOR_SYSTEM, "gateway"})
-"""Broker user names a back-office system must not have: status events use them."""
 
 
 def inbound_name(party: str) -> str:

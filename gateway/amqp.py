@@ -28,7 +28,7 @@ from aio_pika.abc import (
 )
 
 from gateway import reconnect
-from gateway.outgoing import Outgoing
+from gateway.core.publications import Outgoing
 
 log = structlog.get_logger(__name__)
 

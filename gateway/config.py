@@ -27,8 +27,8 @@ from pydantic import (
 )
 
 from contracts import MAX_FRAME_ENVELOPES
+from gateway.core.review import DEFAULT_THRESHOLD, ReviewMode
 from gateway.overrides import OverrideError, apply_environment
-from gateway.review import DEFAULT_THRESHOLD, ReviewMode
 
 PartyId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 

@@ -25,8 +25,8 @@ from contracts.amqp import (
     STATUS_EXCHANGE,
     status_routing_key,
 )
-from gateway.client import user_from_url
-from gateway.replay import ControlRequest
+from gateway.core.control_requests import ControlRequest
+from gateway.submission_client import user_from_url
 from gateway.tls import Endpoint
 
 # Statuses that answer a control request; their routing keys on gw.status are

@@ -17,9 +17,9 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.amqp import DELIVER_EXCHANGE, deliver_routing_key
 from contracts.registry import submittable_types
-from gateway.client import SubmissionClient
 from gateway.config import GatewayConfig
 from gateway.service import Gateway, until_signalled
+from gateway.submission_client import SubmissionClient
 
 DESKS = {
     "CICA": "amqp://case-desk:case-desk@127.0.0.1:5672/party-a",
@@ -77,18 +77,21 @@ class Inbox:
                 return envelope
 
 
-async def exchange(clients: dict[str, SubmissionClient], inboxes: dict[str, Inbox]) -> bool:
-    case_desk, analysis_desk = clients["CICA"], clients["SCO-RATS"]
+async def _accredit(clients: dict[str, SubmissionClient], inboxes: dict[str, Inbox]) -> None:
     say("\n== 1. Each Party accredits its liaison officer (Protocol i)")
-    for party, client, partner, officer, name in (
-        ("CICA", case_desk, "SCO-RATS", "lo-0042", "A. Officer"),
-        ("SCO-RATS", analysis_desk, "CICA", "lo-0117", "B. Officer"),
+    for party, partner, officer, name in (
+        ("CICA", "SCO-RATS", "lo-0042", "A. Officer"),
+        ("SCO-RATS", "CICA", "lo-0117", "B. Officer"),
     ):
+        client = clients[party]
         sub = client.build("liaison.assignment", partner, assignment(officer, name))
         await client.submit(sub)
         arrived = await inboxes[partner].next("liaison.assignment")
         say(f"   {party} -> {partner}: officer {arrived['body']['officer']['id']} is on the roster")
 
+
+async def _share(case_desk: SubmissionClient, inbox: Inbox) -> tuple[dict[str, Any], str]:
+    """CICA's share as SCO-RATS received it, and the status CICA's case desk then sees."""
     say("\n== 2. CICA shares information with SCO-RATS (Protocol ii)")
     share = case_desk.build(
         "information.share",
@@ -103,13 +106,16 @@ async def exchange(clients: dict[str, SubmissionClient], inboxes: dict[str, Inbo
         correlation_id="case-2026-001",
     )
     share_id = await case_desk.submit(share)
-    envelope = await inboxes["SCO-RATS"].next("information.share")
+    envelope = await inbox.next("information.share")
     say(f"   arrived at SCO-RATS: envelope {envelope['id']}")
     say(f"   originator {json.dumps(envelope['originator'])}")
     say(f"   signed with {envelope['signature']['key_id']}")
     status = await case_desk.wait_status(share_id, timeout=15)
     say(f"   CICA's case desk sees status '{status.status}' (signed receipt from SCO-RATS)")
+    return envelope, status.status
 
+
+async def _answer(analysis_desk: SubmissionClient, inbox: Inbox, share_id: str) -> None:
     say("\n== 3. SCO-RATS answers in the same thread")
     reply = analysis_desk.build(
         "information.share",
@@ -122,12 +128,15 @@ async def exchange(clients: dict[str, SubmissionClient], inboxes: dict[str, Inbo
         },
         officer="lo-0117",
         correlation_id="case-2026-001",
-        derived_from=[envelope["id"]],
+        derived_from=[share_id],
     )
     await analysis_desk.submit(reply)
-    answer = await inboxes["CICA"].next("information.share")
+    answer = await inbox.next("information.share")
     say(f"   arrived at CICA: {answer['body']['text']['en']!r}")
 
+
+async def _pass_on(analysis_desk: SubmissionClient, share_id: str) -> str:
+    """The status of SCO-RATS's attempt to pass CICA's share to UNOCT."""
     say("\n== 4. SCO-RATS tries to pass CICA's information to a third party (UNOCT)")
     onward = analysis_desk.build(
         "information.share",
@@ -139,12 +148,22 @@ async def exchange(clients: dict[str, SubmissionClient], inboxes: dict[str, Inbo
             "attachments": [],
         },
         officer="lo-0117",
-        derived_from=[envelope["id"]],
+        derived_from=[share_id],
     )
     onward_id = await analysis_desk.submit(onward)
     blocked = await analysis_desk.wait_status(onward_id, timeout=15)
     say(f"   status '{blocked.status}', reason {blocked.reason}: {blocked.detail}")
-    return status.status == "delivered" and blocked.status == "blocked"
+    return blocked.status
+
+
+async def exchange(clients: dict[str, SubmissionClient], inboxes: dict[str, Inbox]) -> bool:
+    """The demonstration: True when the share was delivered and passing it on was blocked."""
+    case_desk, analysis_desk = clients["CICA"], clients["SCO-RATS"]
+    await _accredit(clients, inboxes)
+    envelope, shared = await _share(case_desk, inboxes["SCO-RATS"])
+    await _answer(analysis_desk, inboxes["CICA"], envelope["id"])
+    passed_on = await _pass_on(analysis_desk, envelope["id"])
+    return shared == "delivered" and passed_on == "blocked"
 
 
 async def run_demo(configs: Sequence[GatewayConfig], keep_running: bool) -> int:

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.context_managers import Timer
 
 from contracts import amqp
-from gateway.checkpoints import PROBLEM_CODES
+from gateway.core.checkpoints import PROBLEM_CODES
 from gateway.version import package_version
 
 Direction = Literal["outbound", "inbound"]
@@ -95,8 +95,21 @@ class GatewayMetrics:
             *(amqp.inbound_name(c) for c in sorted(self.counterparties)),
         )
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
+        self._declare_process()
+        self._declare_outcomes()
+        self._declare_timings()
+        self._declare_queues()
+        self._declare_receipts()
+        self._declare_links()
+        self._declare_archive()
 
+        self.build_info.labels(build_version or package_version(), party).set(1)
+        self.up.set(1)
+        self._initialise_series()
+
+    def _declare_process(self) -> None:
+        """The process: its version and that it is up."""
+        r = self.registry
         self.build_info = Gauge(
             "gateway_build_info",
             "Always 1; labels carry the gateway version and its Party",
@@ -107,6 +120,9 @@ class GatewayMetrics:
             "gateway_up", "Always 1 while the gateway process serves metrics", registry=r
         )
 
+    def _declare_outcomes(self) -> None:
+        """What became of messages: outcomes, rejections, quarantines, consent blocks."""
+        r = self.registry
         self.messages = Counter(
             "gateway_messages_total",
             "Messages that reached a final outcome, by direction, type, counterparty, outcome",
@@ -132,6 +148,9 @@ class GatewayMetrics:
             registry=r,
         )
 
+    def _declare_timings(self) -> None:
+        """How long messages and processing stages take."""
+        r = self.registry
         self.end_to_end_latency = Histogram(
             "gateway_end_to_end_latency_seconds",
             "Time from a message's arrival at the gateway to its durable outcome",
@@ -147,6 +166,9 @@ class GatewayMetrics:
             registry=r,
         )
 
+    def _declare_queues(self) -> None:
+        """Work in hand and work waiting."""
+        r = self.registry
         self.in_flight = Gauge(
             "gateway_in_flight_messages",
             "Messages taken from a queue and not yet acknowledged",
@@ -160,6 +182,9 @@ class GatewayMetrics:
             registry=r,
         )
 
+    def _declare_receipts(self) -> None:
+        """Receipts, refused copies and rate limits: what waits on a counterparty or a queue."""
+        r = self.registry
         self.receipts_pending = Gauge(
             "gateway_receipts_pending",
             "Forwarded envelopes still waiting for the counterparty's signed receipt",
@@ -197,6 +222,9 @@ class GatewayMetrics:
             registry=r,
         )
 
+    def _declare_links(self) -> None:
+        """The broker connections."""
+        r = self.registry
         self.broker_connected = Gauge(
             "gateway_broker_connected",
             "1 while the connection to a broker is open, else 0",
@@ -210,6 +238,9 @@ class GatewayMetrics:
             registry=r,
         )
 
+    def _declare_archive(self) -> None:
+        """The archive, its checkpoints and the signing key."""
+        r = self.registry
         self.archive_write_seconds = Histogram(
             "gateway_archive_write_seconds",
             "Time to commit one batch of records to the archive",
@@ -240,10 +271,6 @@ class GatewayMetrics:
             ["key_id"],
             registry=r,
         )
-
-        self.build_info.labels(build_version or package_version(), party).set(1)
-        self.up.set(1)
-        self._initialise_series()
 
     def _initialise_series(self) -> None:
         """Create the known label sets at zero so that rate() and alerts see them at once."""

@@ -16,8 +16,12 @@ from typing import Any
 
 from gateway.archive import ArchiveStore, Record, SearchFilter
 from gateway.control_client import Answer, ControlClient
-from gateway.replay import ControlRequest, review_refuse_request, review_release_request
-from gateway.review import SETTLED, Resemblance, officer_of, resembles_of
+from gateway.core.control_requests import (
+    ControlRequest,
+    review_refuse_request,
+    review_release_request,
+)
+from gateway.core.review import SETTLED, Resemblance, officer_of, resembles_of
 
 _HELD = SearchFilter(kinds=["submission"], outcomes=["held"])
 _REVIEWS = SearchFilter(kinds=["review"])

@@ -13,33 +13,33 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-import aio_pika
 import structlog
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
 from contracts.registry import all_specs
-from gateway import amqp, outgoing
-from gateway.amqp import ConfirmingPublisher, PublishRefused, TransactionalChannel
-from gateway.archive import Appended, ArchiveStore, Entry
-from gateway.archive.store import async_url
-from gateway.client import user_from_url
+from gateway import amqp
+from gateway.amqp import ConfirmingPublisher, TransactionalChannel
+from gateway.archive.scan import ArchiveReader
 from gateway.config import ConfigError, GatewayConfig
 from gateway.console.app import console_for, https_context, setup_console
 from gateway.console.overview import Link, LiveStatus
+from gateway.core.inbound_decision import InboundContext
+from gateway.core.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
+from gateway.core.outbound_decision import OutboundContext
+from gateway.core.ratelimit import RateLimiter
+from gateway.core.stamping import new_envelope_id
+from gateway.core.state import PartyState
 from gateway.desk.operations import Desk
-from gateway.http import HttpServer
-from gateway.inbound import InboundContext
-from gateway.keys import Keyring, SigningKey, days_to_expiry, load_public_key, load_signing_key
+from gateway.followed_archive import ArchiveFollower, FollowedArchive
+from gateway.health import Health
 from gateway.metrics import GatewayMetrics
-from gateway.outbound import OutboundContext
-from gateway.ratelimit import RateLimiter
-from gateway.stamping import new_envelope_id
-from gateway.state import PartyState
+from gateway.submission_client import user_from_url
 from gateway.tls import Endpoint
+from gateway.web import HttpServer
 from gateway.workers.batches import Batcher, RoundRobin
 from gateway.workers.checkpoints import CheckpointSender
 from gateway.workers.control import ControlWorker
@@ -50,8 +50,6 @@ from gateway.workers.ports import Decisions
 
 log = structlog.get_logger(__name__)
 
-HOUSEKEEPING_INTERVAL_S = 1.0
-BACKLOG_INTERVAL_S = 5.0
 # A batch from one counterparty stops growing past this many bytes of frames, so that the
 # next counterparty's turn (see RoundRobin) comes within one modest batch of work.
 INBOUND_BATCH_BYTES = 1 << 20
@@ -85,37 +83,23 @@ async def until_signalled(event: asyncio.Event | None = None) -> None:
     await stop.wait()
 
 
-class FollowedArchive(ArchiveStore):
-    """The archive, remembering which records this process appended, so that the gateway can
-    tell the records other replicas of its Party appended (see ``Gateway._follow``).
-
-    ``lock`` is held from an append until its records are remembered, so a reader holding it
-    never mistakes one of ours for another replica's.
-    """
-
-    def __init__(self, url: str) -> None:
-        super().__init__(async_url(url))
-        self.lock = asyncio.Lock()
-        self.own: set[int] = set()
-
-    async def append(self, entries: Sequence[Entry]) -> list[Appended]:
-        async with self.lock:
-            appended = await super().append(entries)
-            self.own.update(a.record.seq for a in appended)
-        return appended
+def own_signing_key(config: GatewayConfig) -> SigningKey:
+    """The configured signing key, refused at start when it belongs to another Party."""
+    key = load_signing_key(config.keys.signing_key)
+    if key.party != config.party:
+        raise ConfigError(
+            f"keys.signing_key {config.keys.signing_key} is {key.party}'s key "
+            f"{key.key_id}, but this gateway is {config.party}; configure one "
+            f"of {config.party}'s own keys"
+        )
+    return key
 
 
 class Gateway:
     def __init__(self, config: GatewayConfig, decisions: Decisions | None = None) -> None:
         self.config = config
         self._decisions = decisions or Decisions()
-        self.signing_key: SigningKey = load_signing_key(config.keys.signing_key)
-        if self.signing_key.party != config.party:
-            raise ConfigError(
-                f"keys.signing_key {config.keys.signing_key} is {self.signing_key.party}'s key "
-                f"{self.signing_key.key_id}, but this gateway is {config.party}; configure one "
-                f"of {config.party}'s own keys"
-            )
+        self.signing_key: SigningKey = own_signing_key(config)
         self.keyring = load_keyring(config)
         self._endpoints = {"local": Endpoint.of(config.broker, "broker")} | {
             c.id: Endpoint.of(c, f"counterparties.{i}") for i, c in enumerate(config.counterparties)
@@ -126,9 +110,8 @@ class Gateway:
             message_types=[spec.type for spec in all_specs()],
         )
         self.archive = FollowedArchive(config.archive.url)
-        self._applied_seq = 0  # self.state reflects every archive record up to this one
-        self.state = PartyState(config.party)
-        self._state_lost = False
+        self._reader = ArchiveReader(config.archive.url)
+        self._follower = ArchiveFollower(config.party, self.archive, self._reader)
         self._local: AbstractRobustConnection | None = None
         self._links: dict[str, AbstractRobustConnection] = {}
         self.publishers = {c.id: ConfirmingPublisher() for c in config.counterparties}
@@ -146,11 +129,19 @@ class Gateway:
             metrics=self.metrics,
             signing_key=self.signing_key,
             state=lambda: self.state,
-            prepare=self._prepare,
+            prepare=self._follower.prepare,
             interval_s=config.checkpoints.interval_s,
         )
         self._link_state: dict[str, Link] = {}
-        self._backlog: dict[str, int] = {}
+        self._health = Health(
+            archive=self.archive,
+            metrics=self.metrics,
+            signing_key=self.signing_key,
+            status_publisher=self._status_publisher,
+            publishers=self.publishers,
+            receipts=lambda: self.state.receipts,
+            overdue_after=timedelta(seconds=config.limits.receipt_overdue_s),
+        )
         self.http = HttpServer(
             config.http.host,
             config.http.port,
@@ -161,9 +152,14 @@ class Gateway:
         )
         self._stopped = asyncio.Event()
 
+    @property
+    def state(self) -> PartyState:
+        """What the gateway knows now, rebuilt from the archive and kept in step with it."""
+        return self._follower.state
+
     async def start(self) -> None:
         await self.archive.open()
-        await self._rebuild_state()
+        await self._follower.rebuild()
         local = self._endpoints["local"]
         self._local = await amqp.connect(
             local.url,
@@ -176,53 +172,74 @@ class Gateway:
         await self._copies.open(self._local)
         for counterparty in self.config.counterparties:
             self._spawn(self._link(counterparty.id))
-        outbound_channel = await self._transactional_channel()
-        broker = self.config.broker
-        senders = [c.id for c in self.config.counterparties]
-        limits, now = self.config.limits, time.monotonic()
-        linger_s = broker.batch_linger_ms / 1000
+        outbound = self._outbound_worker(await self._transactional_channel())
         # One channel per counterparty: an ack(multiple) acks only that counterparty's frames.
-        inbound_channels = {
-            s: await self._transactional_channel(broker.inbound_prefetch) for s in senders
-        }
-        outbound = OutboundWorker(
+        prefetch = self.config.broker.inbound_prefetch
+        inbound = self._inbound_worker(
+            {c.id: await self._transactional_channel(prefetch) for c in self.config.counterparties}
+        )
+        control = self._control_worker(await self._transactional_channel())
+        if self.config.checkpoints.interval_s > 0:
+            self._spawn(self.checkpoints.run())
+        self._workers = [outbound, inbound, control]
+        self._worker_tasks = [asyncio.ensure_future(worker.run()) for worker in self._workers]
+        for task in self._worker_tasks:
+            task.add_done_callback(self._task_done)
+        self._spawn(self._health.housekeeping())
+        self._spawn(self._health.watch_backlog(self._local))
+        await self.http.start()
+        log.info("gateway.started", party=self.config.party, http_port=self.http.port)
+
+    def _outbound_worker(self, channel: TransactionalChannel) -> OutboundWorker:
+        broker, limits = self.config.broker, self.config.limits
+        return OutboundWorker(
             party=self.config.party,
-            channel=outbound_channel,
+            channel=channel,
             publishers=self.publishers,
             archive=self.archive,
             metrics=self.metrics,
             batcher=Batcher(broker.batch_size, broker.batch_linger_ms / 1000),
             context=self._outbound_context,
-            on_state_lost=self._lose_state,
-            prepare=self._prepare,
-            max_message_bytes=self.config.limits.max_message_bytes,
-            max_attempts=self.config.limits.max_attempts,
+            on_state_lost=self._follower.lose,
+            prepare=self._follower.prepare,
+            max_message_bytes=limits.max_message_bytes,
+            max_attempts=limits.max_attempts,
             decide=self._decisions.submission,
         )
-        inbound = InboundWorker(
+
+    def _inbound_worker(self, channels: dict[str, TransactionalChannel]) -> InboundWorker:
+        broker, limits = self.config.broker, self.config.limits
+        senders = list(channels)
+        linger_s = broker.batch_linger_ms / 1000
+        limiter = RateLimiter(
+            senders, limits.inbound_envelopes_per_s, limits.inbound_burst, time.monotonic()
+        )
+        return InboundWorker(
             party=self.config.party,
-            channels=inbound_channels,
+            channels=channels,
             publishers=self.publishers,
             archive=self.archive,
             metrics=self.metrics,
             batcher=RoundRobin(
                 {s: Batcher(broker.batch_size, linger_s, INBOUND_BATCH_BYTES) for s in senders},
-                RateLimiter(senders, limits.inbound_envelopes_per_s, limits.inbound_burst, now),
+                limiter,
                 self.metrics.set_rate_limited,
             ),
             signing_key=self.signing_key,
             context=self._inbound_context,
-            on_state_lost=self._lose_state,
-            prepare=self._prepare,
-            max_message_bytes=self.config.limits.max_message_bytes,
-            max_frame_envelopes=self.config.limits.max_frame_envelopes,
-            max_attempts=self.config.limits.max_attempts,
+            on_state_lost=self._follower.lose,
+            prepare=self._follower.prepare,
+            max_message_bytes=limits.max_message_bytes,
+            max_frame_envelopes=limits.max_frame_envelopes,
+            max_attempts=limits.max_attempts,
             decide=self._decisions.envelope,
         )
-        control = ControlWorker(
+
+    def _control_worker(self, channel: TransactionalChannel) -> ControlWorker:
+        return ControlWorker(
             party=self.config.party,
-            gateway_user=user_from_url(broker.url),
-            channel=await self._transactional_channel(),
+            gateway_user=user_from_url(self.config.broker.url),
+            channel=channel,
             publishers=self.publishers,
             archive=self.archive,
             metrics=self.metrics,
@@ -230,20 +247,10 @@ class Gateway:
             max_envelope_age=self.config.limits.max_envelope_age,
             outbound_context=self._outbound_context,
             inbound_context=self._inbound_context,
-            on_state_lost=self._lose_state,
-            prepare=self._prepare,
+            on_state_lost=self._follower.lose,
+            prepare=self._follower.prepare,
             review_roles=self.config.review.roles,
         )
-        if self.config.checkpoints.interval_s > 0:
-            self._spawn(self.checkpoints.run())
-        self._workers = [outbound, inbound, control]
-        self._worker_tasks = [asyncio.ensure_future(worker.run()) for worker in self._workers]
-        for task in self._worker_tasks:
-            task.add_done_callback(self._task_done)
-        self._spawn(self._housekeeping())
-        self._spawn(self._watch_backlog())
-        await self.http.start()
-        log.info("gateway.started", party=self.config.party, http_port=self.http.port)
 
     async def _transactional_channel(self, prefetch: int | None = None) -> TransactionalChannel:
         assert self._local is not None
@@ -293,56 +300,6 @@ class Gateway:
         self._links[party] = connection
         await self.publishers[party].open(connection)
 
-    def _lose_state(self) -> None:
-        self._state_lost = True
-
-    async def _prepare(self) -> None:
-        if self._state_lost:
-            await self._rebuild_state()
-        else:
-            await self._follow()
-
-    async def _follow(self) -> None:
-        """Apply what other replicas sharing the archive appended since we last looked: their
-        roster, consent and provenance changes, the envelopes whose receipts may come to us.
-        Alone on the archive this is one look at its head."""
-        archive = self.archive
-        async with archive.lock:
-            head, _ = await archive.head()
-            ours = sum(1 for seq in archive.own if seq > self._applied_seq)
-            if head - self._applied_seq > ours:
-                async for record in archive.iter_records(after_seq=self._applied_seq):
-                    if record.seq not in archive.own:
-                        self.state.replay_record(
-                            record.kind,
-                            record.outcome,
-                            record.payload,
-                            record.occurred_at,
-                            message_id=record.message_id,
-                        )
-                    head = max(head, record.seq)
-            self._applied_seq = head
-            archive.own.clear()
-
-    async def _rebuild_state(self) -> None:
-        state = PartyState(self.config.party)
-        count = 0
-        async with self.archive.lock:
-            async for record in self.archive.iter_records():
-                state.replay_record(
-                    record.kind,
-                    record.outcome,
-                    record.payload,
-                    record.occurred_at,
-                    message_id=record.message_id,
-                )
-                count += 1
-                self._applied_seq = record.seq
-            self.archive.own.clear()
-            self.state = state
-            self._state_lost = False
-        log.info("gateway.state_rebuilt", records=count, party=self.config.party)
-
     def _outbound_context(self, now: datetime) -> OutboundContext:
         return OutboundContext(
             party=self.config.party,
@@ -387,7 +344,7 @@ class Gateway:
         return LiveStatus(
             party=self.config.party,
             links=tuple(self._link_state[name] for name in sorted(self._link_state)),
-            backlog=dict(self._backlog),
+            backlog=dict(self._health.backlog),
             receipts_pending=receipts.pending_count(),
             receipts_overdue=receipts.overdue_count(),
             signing_key_id=self.signing_key.key_id,
@@ -395,71 +352,7 @@ class Gateway:
         )
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {
-            "broker.local": self._status_publisher.connected,
-            "signing_key": days_to_expiry(self.signing_key, datetime.now(UTC)) > 0,
-        }
-        for party, publisher in self.publishers.items():
-            checks[f"broker.{party}"] = publisher.connected
-        checks["archive"] = await self._archive_answers()
-        return checks
-
-    async def _archive_answers(self) -> bool:
-        try:
-            await self.archive.ping()
-            answers = True
-        except Exception:
-            answers = False
-        self.metrics.archive_up.set(1 if answers else 0)
-        return answers
-
-    async def _housekeeping(self) -> None:
-        overdue_after = timedelta(seconds=self.config.limits.receipt_overdue_s)
-        # First round at once: the gauges are right from the first scrape. archive_up is kept
-        # here too, since Prometheus scrapes /metrics and may never probe /readyz.
-        while True:
-            now = datetime.now(UTC)
-            await self._archive_answers()
-            self.metrics.signing_key_expiry.labels(self.signing_key.key_id).set(
-                self.signing_key.valid_to.timestamp()
-            )
-            overdue = self.state.receipts.overdue(now, overdue_after)
-            for party in self.publishers:
-                self.metrics.receipts_pending.labels(party).set(
-                    self.state.receipts.pending_count(party)
-                )
-                self.metrics.receipts_overdue.labels(party).set(
-                    self.state.receipts.overdue_count(party)
-                )
-            for pending in overdue:
-                self.metrics.record_receipt_overdue(pending.counterparty)
-            events = [
-                outgoing.status(
-                    "overdue",
-                    system=p.system,
-                    at=now,
-                    submission_id=p.submission_id,
-                    envelope_id=p.envelope_id,
-                    type=p.type,
-                    reason="receipt.overdue",
-                    detail=f"no receipt from {p.counterparty} after {overdue_after}",
-                )
-                for p in overdue
-            ]
-            with contextlib.suppress(PublishRefused):
-                await self._status_publisher.publish_all(events)
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
-
-    async def _watch_backlog(self) -> None:
-        assert self._local is not None
-        channel = await self._local.channel()
-        assert isinstance(channel, aio_pika.RobustChannel)
-        while True:
-            for name in self.metrics.queues:
-                with contextlib.suppress(Exception):
-                    self._backlog[name] = await amqp.queue_depth(channel, name)
-                    self.metrics.backlog.labels(name).set(self._backlog[name])
-            await asyncio.sleep(BACKLOG_INTERVAL_S)
+        return await self._health.readiness()
 
     async def run_until_signalled(self) -> None:
         """Run until SIGTERM/SIGINT (or a failed task), then drain and stop."""
@@ -485,4 +378,5 @@ class Gateway:
                 with contextlib.suppress(Exception):
                     await connection.close()
         await self.archive.close()
+        self._reader.close()
         log.info("gateway.stopped", party=self.config.party)

@@ -32,9 +32,9 @@ from gateway.archive.chain import GENESIS, ChainVerifier
 from gateway.archive.records import parse_time, record_from_json, record_to_json
 from gateway.archive.store import ArchiveStore
 from gateway.archive.verify import envelope_problem, signed_envelope
+from gateway.core.keys import ALG, Keyring, SigningKey
+from gateway.core.stamping import rfc3339
 from gateway.files import open_private
-from gateway.keys import ALG, Keyring, SigningKey
-from gateway.stamping import rfc3339
 
 FORMAT = "liaison-gateway-archive-bundle"
 VERSION = 1
@@ -89,6 +89,62 @@ class _HashingWriter:
         self.digest.update(data)
 
 
+async def _link_into(store: ArchiveStore, first_seq: int) -> str:
+    """The hash the range's first record must follow."""
+    if first_seq <= 1:
+        return GENESIS
+    before = await store.get(first_seq - 1)
+    if before is None:
+        raise BundleError(f"record {first_seq - 1} is missing from the archive")
+    return before.hash
+
+
+async def _write_records(
+    store: ArchiveStore,
+    writer: _HashingWriter,
+    chain: ChainVerifier,
+    after_seq: int,
+    head_seq: int,
+    until: datetime,
+) -> int | None:
+    """Write the records after ``after_seq`` up to the head and ``until``, checking the chain;
+    the last seq written, if any."""
+    last_seq: int | None = None
+    async for record in store.iter_records(after_seq=after_seq):
+        if record.seq > head_seq or record.recorded_at >= until:
+            break
+        if not chain.feed(record):
+            raise BundleError(
+                f"the archive is broken at seq {record.seq}: {chain.report().reason}; "
+                "run 'gateway archive verify'"
+            )
+        writer.write(_line({"record": record_to_json(record)}))
+        last_seq = record.seq
+    return last_seq
+
+
+def _signed_manifest(
+    chain: ChainVerifier,
+    first_seq: int,
+    last_seq: int | None,
+    digest: str,
+    signing_key: SigningKey,
+) -> dict[str, Any]:
+    report = chain.report()
+    manifest: dict[str, Any] = {
+        "records": report.count,
+        "first_seq": first_seq if last_seq is not None else None,
+        "last_seq": last_seq,
+        "head_hash": report.head_hash,
+        "sha256": digest,
+        "alg": ALG,
+        "key_id": signing_key.key_id,
+    }
+    signature = signing_key.private_key.sign(_manifest_message(manifest))
+    manifest["signature"] = base64.b64encode(signature).decode("ascii")
+    return manifest
+
+
 async def export_bundle(
     store: ArchiveStore,
     since: datetime,
@@ -109,12 +165,7 @@ async def export_bundle(
         )
     head_seq, _ = await store.head()
     first_seq = await store.first_seq_at(since)
-    prev_hash = GENESIS
-    if first_seq > 1:
-        before = await store.get(first_seq - 1)
-        if before is None:
-            raise BundleError(f"record {first_seq - 1} is missing from the archive")
-        prev_hash = before.hash
+    prev_hash = await _link_into(store, first_seq)
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -132,35 +183,16 @@ async def export_bundle(
         with open_private(tmp) as handle:
             writer = _HashingWriter(handle)
             writer.write(_line({"header": header}))
-            last_seq: int | None = None
-            async for record in store.iter_records(after_seq=first_seq - 1):
-                if record.seq > head_seq or record.recorded_at >= until:
-                    break
-                if not chain.feed(record):
-                    raise BundleError(
-                        f"the archive is broken at seq {record.seq}: {chain.report().reason}; "
-                        "run 'gateway archive verify'"
-                    )
-                writer.write(_line({"record": record_to_json(record)}))
-                last_seq = record.seq
-            report = chain.report()
-            manifest: dict[str, Any] = {
-                "records": report.count,
-                "first_seq": first_seq if last_seq is not None else None,
-                "last_seq": last_seq,
-                "head_hash": report.head_hash,
-                "sha256": writer.digest.hexdigest(),
-                "alg": ALG,
-                "key_id": signing_key.key_id,
-            }
-            signature = signing_key.private_key.sign(_manifest_message(manifest))
-            manifest["signature"] = base64.b64encode(signature).decode("ascii")
+            last_seq = await _write_records(store, writer, chain, first_seq - 1, head_seq, until)
+            digest = writer.digest.hexdigest()
+            manifest = _signed_manifest(chain, first_seq, last_seq, digest, signing_key)
             handle.write(_line({"manifest": manifest}))
             handle.flush()
             os.fsync(handle.fileno())
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
+    report = chain.report()
     return ExportSummary(out, report.count, manifest["first_seq"], last_seq, report.head_hash)
 
 

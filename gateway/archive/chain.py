@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from gateway.archive.records import Entry, Record, entry_values
-from gateway.stamping import rfc3339
+from gateway.core.stamping import rfc3339
 
 GENESIS = "0" * 64
 HASH_VERSION = 1
@@ -33,7 +33,7 @@ def canonical_json(document: dict[str, Any]) -> bytes:
 
     For the documents hashed here (ASCII keys; values that are strings, integers below 2**53,
     null, or lists of those) sorted keys, no whitespace and no ASCII-escaping give exactly the
-    RFC 8785 bytes (same escapes, lowercase ``\\u00xx``; see ``gateway.canonical``); a property
+    RFC 8785 bytes (same escapes, lowercase ``\\u00xx``; see ``gateway.core.canonical``); a property
     test holds this against the ``rfc8785`` package, which is ten times slower and would cap the
     append rate. What orjson refuses (integers beyond 64 bits) goes to the standard library's
     encoder, which wrote every hash before this and still decides those.

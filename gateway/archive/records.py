@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from gateway.stamping import rfc3339
+from gateway.core.stamping import rfc3339
 
 DUPLICATE = "duplicate"
 

@@ -1,6 +1,6 @@
 """Check a whole archive: the hash chain, the head, the signature of every archived envelope, and
 the chain against its anchors: checkpoints and export bundles signed by someone a database
-writer cannot sign as (see gateway.checkpoints)."""
+writer cannot sign as (see gateway.core.checkpoints)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 from gateway.archive.chain import ChainVerifier
 from gateway.archive.records import Record
 from gateway.archive.store import ArchiveStore
-from gateway.checkpoints import ChainPoint, chain_problem
-from gateway.keys import Keyring, parse_rfc3339
-from gateway.signing import SignatureError, verify_envelope
+from gateway.core.checkpoints import ChainPoint, chain_problem
+from gateway.core.keys import Keyring, parse_rfc3339
+from gateway.core.signing import SignatureError, verify_envelope
 
 # Receipts travel as signed envelopes too (type "receipt"), so they are checked the same way.
 SIGNED_KINDS = ("envelope.", "receipt.", "checkpoint.")

@@ -28,8 +28,7 @@ from gateway.cli.desk import (
 from gateway.cli.output import Format, add_format_argument, print_item, print_rows
 from gateway.cli.replay import DEFAULT_TIMEOUT_S, positive_float, run_command
 from gateway.config import GatewayConfig, load_config
-from gateway.desk.operations import ActionResult, Desk
-from gateway.operator_views import (
+from gateway.core.archive_views import (
     CONSENT_TYPES,
     consent_detail,
     consent_dict,
@@ -40,6 +39,8 @@ from gateway.operator_views import (
     quarantine_rows,
     table,
 )
+from gateway.desk.actions import ActionResult
+from gateway.desk.operations import Desk
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

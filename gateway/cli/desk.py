@@ -22,9 +22,10 @@ from gateway.cli.archive_access import with_archive
 from gateway.cli.output import Format, add_format_argument, print_rows
 from gateway.cli.replay import positive_float, run_command
 from gateway.config import load_config
-from gateway.desk.operations import DEFAULT_TIMEOUT_S, ActionResult, Desk
+from gateway.core.stamping import rfc3339
+from gateway.desk.actions import ActionResult
+from gateway.desk.operations import DEFAULT_TIMEOUT_S, Desk
 from gateway.desk.requests import GrantChoice, PendingRequest
-from gateway.stamping import rfc3339
 
 Row = Mapping[str, Any]
 

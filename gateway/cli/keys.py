@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gateway.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from gateway.cli.output import add_format_argument, print_item
-from gateway.keys import (
+from gateway.core.keys import (
     PRIVATE_SUFFIX,
     KeyFileError,
     PublicKey,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, TextIO
 
-from gateway.operator_views import table
+from gateway.core.archive_views import table
 
 Format = Literal["table", "json", "jsonl"]
 FORMATS: Final[tuple[Format, ...]] = ("table", "json", "jsonl")

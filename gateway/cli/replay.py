@@ -28,14 +28,12 @@ from gateway.cli.filters import add_record_filters
 from gateway.cli.output import Format, add_format_argument, print_rows
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.control_client import Answer, ControlClient
-from gateway.logging import configure_logging
-from gateway.replay import (
+from gateway.core.control_requests import TARGETS, Target
+from gateway.core.replay_plan import (
     PASSED,
     REQUEST_KINDS,
-    TARGETS,
     ReplayPlan,
     Selection,
-    Target,
     answer_line,
     describe,
     pause_before,
@@ -45,7 +43,8 @@ from gateway.replay import (
     result_of,
     summary,
 )
-from gateway.stamping import rfc3339
+from gateway.core.stamping import rfc3339
+from gateway.logs import configure_logging
 from gateway.tls import local_endpoint
 
 DEFAULT_TIMEOUT_S = 30.0

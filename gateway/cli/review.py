@@ -20,8 +20,9 @@ from gateway.cli.archive_access import with_archive
 from gateway.cli.replay import DEFAULT_TIMEOUT_S, positive_float, run_command
 from gateway.config import load_config
 from gateway.control_client import Answer, ControlClient
-from gateway.operator_views import table
-from gateway.replay import answer_line
+from gateway.core.archive_views import table
+from gateway.core.replay_plan import answer_line
+from gateway.core.stamping import rfc3339
 from gateway.review_ops import (
     HeldSubmission,
     HeldView,
@@ -31,7 +32,6 @@ from gateway.review_ops import (
     release,
     show_held,
 )
-from gateway.stamping import rfc3339
 from gateway.tls import local_endpoint
 
 FORMATS = ("table", "json")

@@ -26,9 +26,9 @@ from gateway import eventloop, topology
 from gateway.broker_errors import BROKER_ERRORS, describe_broker_error, is_refusal
 from gateway.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE
 from gateway.config import GatewayConfig, load_config
+from gateway.core.keys import KeyFileError
 from gateway.files import UnsafeFileError
-from gateway.keys import KeyFileError
-from gateway.logging import configure_logging
+from gateway.logs import configure_logging
 from gateway.service import Gateway
 from gateway.tls import local_endpoint
 

@@ -105,7 +105,7 @@ async def _publish(
     wait: float | None,
 ) -> int:
     from gateway.broker_errors import BROKER_ERRORS, describe_broker_error
-    from gateway.client import SubmissionClient
+    from gateway.submission_client import SubmissionClient
 
     # Failures are reported below as one line; the AMQP libraries' own warnings would repeat
     # them as tracebacks on stderr.

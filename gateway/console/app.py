@@ -25,11 +25,11 @@ from gateway.console.security import (
 )
 from gateway.console.verification import add_verification_routes
 from gateway.console.views import CONSOLE_KEY, Console, add_routes
+from gateway.core.archive_views import format_age, missing_providers
+from gateway.core.keys import Keyring
+from gateway.core.stamping import rfc3339
 from gateway.desk.accounts import OperatorAccounts
 from gateway.desk.operations import Desk
-from gateway.keys import Keyring
-from gateway.operator_views import format_age, missing_providers
-from gateway.stamping import rfc3339
 
 STATIC = Path(__file__).parent / "static"
 

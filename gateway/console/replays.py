@@ -19,8 +19,10 @@ from aiohttp import web
 from gateway.archive.records import parse_time
 from gateway.console.security import current_operator, requires
 from gateway.console.views import CONSOLE_KEY
-from gateway.desk.operations import ActionResult, Desk
-from gateway.replay import TARGETS, ReplayPlan, Selection, Target, plan_lines, summary
+from gateway.core.control_requests import TARGETS, Target
+from gateway.core.replay_plan import ReplayPlan, Selection, plan_lines, summary
+from gateway.desk.actions import ActionResult
+from gateway.desk.operations import Desk
 
 MAX_RATE: Final = 1000.0
 

@@ -16,9 +16,10 @@ from aiohttp import web
 from gateway.console.security import current_operator, requires
 from gateway.console.views import CONSOLE_KEY, flash_result, form_field
 from gateway.control_client import Answer, ControlClient
+from gateway.core.replay_plan import answer_line
 from gateway.desk.accounts import Operator
-from gateway.desk.operations import ActionResult, Desk
-from gateway.replay import answer_line
+from gateway.desk.actions import ActionResult
+from gateway.desk.operations import Desk
 from gateway.review_ops import find_held, list_held, refuse, release
 from gateway.tls import local_endpoint
 

@@ -16,8 +16,8 @@ from gateway.archive import ArchiveStore
 from gateway.archive.verify import VerifyReport, verify_archive
 from gateway.console.security import requires
 from gateway.console.views import CONSOLE_KEY
+from gateway.core.keys import Keyring
 from gateway.desk.accounts import ROLES
-from gateway.keys import Keyring
 
 
 @dataclass

@@ -16,11 +16,12 @@ from gateway.archive import Record, SearchFilter
 from gateway.archive.records import parse_time
 from gateway.console.overview import LiveStatusSource
 from gateway.console.security import LoginThrottle, current_operator, requires
+from gateway.core.archive_views import consent_rows, missing_consents, undeclared_matches
+from gateway.core.keys import Keyring
 from gateway.desk.accounts import Operator, OperatorAccounts
-from gateway.desk.operations import ActionResult, Desk
+from gateway.desk.actions import ActionResult
+from gateway.desk.operations import Desk
 from gateway.desk.requests import GrantChoice, ScopeError
-from gateway.keys import Keyring
-from gateway.operator_views import consent_rows, missing_consents, undeclared_matches
 
 ACTIVITY_WINDOW: Final = timedelta(minutes=5)
 SEARCH_LIMIT: Final = 200

@@ -14,8 +14,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -24,11 +23,30 @@ import structlog
 
 from contracts import ContractError, parse_submission
 from contracts.amqp import QUARANTINE_QUEUE
-from gateway.archive import ArchiveStore, Entry, Record, SearchFilter
+from gateway.archive import ArchiveStore, Record, SearchFilter
 from gateway.cli.replay import released, select_records
 from gateway.config import GatewayConfig
-from gateway.consent import ConsentRegistry
 from gateway.control_client import ControlClient
+from gateway.core.archive_views import CONSENT_TYPES, consent_registry, pending_quarantine
+from gateway.core.consent_registry import ConsentRegistry
+from gateway.core.control_requests import ControlRequest, Target, release_request, submit_request
+from gateway.core.replay_plan import (
+    REQUEST_KINDS,
+    ReplayPlan,
+    Selection,
+    pause_before,
+    plan_replay,
+    result_of,
+)
+from gateway.desk.actions import (
+    AUDIT_KIND,
+    DISCARD,
+    ActionResult,
+    answer_detail,
+    audit_entry,
+    choice_dict,
+    discarded_seqs,
+)
 from gateway.desk.requests import (
     DECISION,
     REQUEST,
@@ -43,63 +61,14 @@ from gateway.desk.requests import (
     revocation_body,
     submission,
 )
-from gateway.operator_views import CONSENT_TYPES, consent_registry, pending_quarantine
-from gateway.replay import (
-    REQUEST_KINDS,
-    ControlRequest,
-    ReplayPlan,
-    Selection,
-    Target,
-    pause_before,
-    plan_replay,
-    release_request,
-    result_of,
-    submit_request,
-)
 from gateway.tls import Endpoint, local_endpoint
 
 log = structlog.get_logger(__name__)
 
-AUDIT_KIND: Final = "operator.action"
-DISCARD: Final = "quarantine.discard"
-# The actions the desk archives as operator.action records: dotted like reason codes, not reasons.
-ACTIONS: Final = frozenset(
-    {
-        "consent.grant",
-        "consent.deny",
-        "consent.request",
-        "consent.revoke",
-        "quarantine.release",
-        DISCARD,
-        "replay.run",
-    }
-)
 DEFAULT_TIMEOUT_S: Final = 30.0
 
 _QUARANTINED = SearchFilter(kinds=["submission"], outcomes=["quarantined"])
 _CLOSING = SearchFilter(kinds=[*REQUEST_KINDS, AUDIT_KIND])
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    """What one action came to: ``ok`` and a status word, with a sentence for a person."""
-
-    ok: bool
-    status: str
-    detail: str
-    envelope_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def discarded_seqs(records: Sequence[Record]) -> set[int]:
-    return {
-        r.refers_to
-        for r in records
-        if r.kind == AUDIT_KIND and r.outcome == DISCARD and r.reason == "discarded"
-        if r.refers_to is not None
-    }
 
 
 async def remove_held(endpoint: Endpoint, queue_name: str, message_id: str) -> int:
@@ -184,7 +153,7 @@ class Desk:
         self, request_id: str, choice: GrantChoice, *, officer: str, operator: str
     ) -> ActionResult:
         """Grant a pending request as ``choice`` narrows it (never wider than asked)."""
-        parameters = {"request_id": request_id, "officer": officer, **_choice_dict(choice)}
+        parameters = {"request_id": request_id, "officer": officer, **choice_dict(choice)}
         now = datetime.now(UTC)
         return await self._answer(
             request_id,
@@ -285,7 +254,7 @@ class Desk:
                 )
                 await self._unhold(item)
             else:
-                result = ActionResult(False, status, _answer_detail(event))
+                result = ActionResult(False, status, answer_detail(event))
         seq = item.seq if isinstance(item, Record) else None
         await self.record_action("quarantine.release", operator, result, {"id": ident}, seq)
         return result
@@ -358,7 +327,7 @@ class Desk:
             envelope_id = str(event.get("envelope_id"))
             return ActionResult(True, "sent", f"sent as envelope {envelope_id}", envelope_id)
         status = str(event.get("status")) if event else "unanswered"
-        return ActionResult(False, status, _answer_detail(event))
+        return ActionResult(False, status, answer_detail(event))
 
     async def record_action(
         self,
@@ -369,39 +338,14 @@ class Desk:
         refers_to: int | None = None,
     ) -> None:
         """Archive one operator action with its operator, parameters and result."""
-        payload = {"action": action, "operator": operator, "parameters": dict(parameters)}
-        payload["result"] = result.to_dict()
-        await self.archive.append(
-            [
-                Entry(
-                    kind=AUDIT_KIND,
-                    outcome=action,
-                    occurred_at=datetime.now(UTC),
-                    payload=json.dumps(payload, ensure_ascii=False, default=str).encode(),
-                    message_id=str(uuid.uuid4()),
-                    system=operator,
-                    envelope_id=result.envelope_id,
-                    reason=result.status,
-                    detail=result.detail[:1000],
-                    refers_to=refers_to,
-                )
-            ]
+        entry = audit_entry(
+            action,
+            operator,
+            result,
+            parameters,
+            refers_to=refers_to,
+            at=datetime.now(UTC),
+            message_id=str(uuid.uuid4()),
         )
+        await self.archive.append([entry])
         log.info("desk.action", action=action, operator=operator, status=result.status)
-
-
-def _choice_dict(choice: GrantChoice) -> dict[str, Any]:
-    return {
-        "envelope_ids": list(choice.envelope_ids),
-        "thread": choice.thread,
-        "recipients": list(choice.recipients),
-        "expires_at": choice.expires_at.isoformat() if choice.expires_at else None,
-        "conditions": choice.conditions,
-    }
-
-
-def _answer_detail(event: Mapping[str, Any] | None) -> str:
-    if event is None:
-        return "the gateway did not answer in time (the request stays queued on gw.control)"
-    parts = [str(event.get(k)) for k in ("reason", "detail") if event.get(k)]
-    return ": ".join(parts) or str(event.get("status"))

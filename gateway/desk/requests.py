@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.archive import Record
-from gateway.stamping import rfc3339
+from gateway.core.stamping import rfc3339
 
 DECISION = "consent.decision"
 REVOCATION = "consent.revocation"

@@ -16,12 +16,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from contracts.amqp import CONTENT_TYPE, REJECTED_EXCHANGE
-from gateway import junk, outgoing
 from gateway.archive import Entry
-from gateway.checkpoints import CHECKPOINT_TYPE, Checkpoint, CheckpointProblem
-from gateway.inbound import Refused, Verified
-from gateway.receipts import Pending, receipt_body
-from gateway.stamping import new_envelope_id, rfc3339
+from gateway.core import junk, publications
+from gateway.core.checkpoints import CHECKPOINT_TYPE, Checkpoint, CheckpointProblem
+from gateway.core.inbound_decision import Refused, Verified
+from gateway.core.receipts import Pending, receipt_body
+from gateway.core.stamping import new_envelope_id, rfc3339
 from gateway.workers.events import (
     CheckpointProblemSeen,
     Counted,
@@ -253,7 +253,7 @@ def local_effects(plan: Plan, now: datetime) -> Effects:
 
 
 def _frame_refused(bad: FrameError) -> Effects:
-    copy = outgoing.held_copy(
+    copy = publications.held_copy(
         REJECTED_EXCHANGE,
         bad.evidence.payload,
         reason=bad.reason,
@@ -290,7 +290,7 @@ def _refused(arrival: Arrival, decision: Refused) -> Effects:
             "decision": "rejected",
         },
     )
-    copy = outgoing.held_copy(
+    copy = publications.held_copy(
         REJECTED_EXCHANGE,
         arrival.payload,
         reason=decision.reason,
@@ -307,7 +307,7 @@ def _settled(arrival: Arrival, pending: Pending, env: Envelope, now: datetime) -
     # Outbound end to end: from our decision on the submission to the peer's receipt.
     sent_at = arrival.sent_at or env.created_at
     seconds = max(0.0, (now - sent_at).total_seconds())
-    status = outgoing.status(
+    status = publications.status(
         "delivered",
         system=pending.system,
         at=now,
@@ -356,7 +356,7 @@ def _delivered(arrival: Arrival, env: Envelope, now: datetime) -> Effects:
         EndToEnd("inbound", provider, max(0.0, (now - env.created_at).total_seconds())),
         logged,
     ]
-    delivery = outgoing.delivery(
+    delivery = publications.delivery(
         arrival.payload, envelope_id=env.id, provider=provider, type=env.type
     )
     return Effects([delivery], events)

@@ -37,8 +37,8 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from gateway.amqp import PublishRefused, StaleBatch
 from gateway.archive import Appended, Entry
+from gateway.core.publications import Outgoing
 from gateway.metrics import GatewayMetrics, Stage
-from gateway.outgoing import Outgoing
 from gateway.workers.batches import Hold
 from gateway.workers.events import Event, emit
 from gateway.workers.ports import Archive, Channel

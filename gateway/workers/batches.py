@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from gateway.ratelimit import RateLimiter
+from gateway.core.ratelimit import RateLimiter
 from gateway.workers.ports import Pingable
 from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy
 
@@ -149,7 +149,7 @@ class RoundRobin:
     with messages waiting gets the next batch after each other source with messages waiting
     has had one, so a flood from one source delays another by one batch at most.
 
-    With a ``limiter``, a source in debt (see gateway.ratelimit) is passed over until it is
+    With a ``limiter``, a source in debt (see gateway.core.ratelimit) is passed over until it is
     not; ``on_limited(source, limited)`` hears when that starts and stops.
     """
 

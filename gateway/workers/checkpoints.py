@@ -5,7 +5,7 @@ one of ours that our archive lacks. Before signing, the sender checks that the a
 holds its previous checkpoint (as this process remembers it): a chain shortened or rewritten
 under a running gateway is reported, and never signed as if it were genuine. One that cannot
 be published (the counterparty's broker is down) is not retried: the next one supersedes it,
-and the receiver accepts a ``previous`` it never saw (see gateway.checkpoints).
+and the receiver accepts a ``previous`` it never saw (see gateway.core.checkpoints).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 
 import structlog
 
-from gateway import outgoing, topology
+from gateway import topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused
 from gateway.archive import ArchiveStore, Entry
-from gateway.checkpoints import (
+from gateway.core import publications
+from gateway.core.checkpoints import (
     NOT_IN_ARCHIVE,
     ChainPoint,
     Checkpoint,
@@ -29,10 +30,10 @@ from gateway.checkpoints import (
     chain_problem,
     checkpoint_envelope,
 )
-from gateway.keys import SigningKey
+from gateway.core.keys import SigningKey
+from gateway.core.stamping import new_envelope_id
+from gateway.core.state import PartyState
 from gateway.metrics import GatewayMetrics
-from gateway.stamping import new_envelope_id
-from gateway.state import PartyState
 
 log = structlog.get_logger(__name__)
 
@@ -116,7 +117,7 @@ class CheckpointSender:
                 for peer in peers
             ]
             frames = [
-                outgoing.frame(
+                publications.frame(
                     [envelope],
                     frame_id=new_envelope_id(),
                     exchange=topology.inbound_from(self._party),
@@ -147,7 +148,7 @@ class CheckpointSender:
         )
         return False
 
-    async def _publish(self, envelope: Mapping[str, Any], frame: outgoing.Outgoing) -> None:
+    async def _publish(self, envelope: Mapping[str, Any], frame: publications.Outgoing) -> None:
         recipient = envelope["recipient"]
         try:
             await self._publishers[recipient].publish_all([frame])

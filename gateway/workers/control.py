@@ -5,7 +5,7 @@ accepts messages whose AMQP ``user_id`` is that user (RabbitMQ validates ``user_
 the connection), so a back-office system cannot replay, release or submit as the operator.
 
 Requests are decided one at a time, in order: each may depend on what the one before changed
-(a release after the grant that allows it). Per request: decide (pure, gateway.replay, against
+(a release after the grant that allows it). Per request: decide (pure, gateway.core.replay, against
 the live state), archive, send to the peer if there is something to send (held and retried
 while the peer is unreachable, like the outbound worker), archive the request's own record,
 then in one broker transaction the local effects (re-delivery, holding-queue copies, the
@@ -25,30 +25,33 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.amqp import OPERATOR_SYSTEM
-from gateway import outgoing, topology
+from gateway import topology
 from gateway.amqp import PublishRefused
 from gateway.archive import Appended, Entry, Record
-from gateway.inbound import InboundContext
-from gateway.keys import Keyring
-from gateway.metrics import GatewayMetrics
-from gateway.outbound import Accepted, Delivery, OutboundContext, decide_submission
-from gateway.replay import (
+from gateway.core import publications
+from gateway.core.control_requests import (
     REVIEW_ACTIONS,
     UNAUTHORIZED,
-    UNKNOWN_RECORD,
     ControlRequest,
-    Refusal,
     RequestError,
+    parse_control_request,
+)
+from gateway.core.inbound_decision import InboundContext
+from gateway.core.keys import Keyring
+from gateway.core.outbound_decision import Accepted, Delivery, OutboundContext, decide_submission
+from gateway.core.replay import (
+    UNKNOWN_RECORD,
+    Refusal,
     ResendBlocked,
     answer,
     decide_redelivery,
     decide_resend,
     operator_delivery,
-    parse_control_request,
     reprocess_delivery,
     reprocess_key,
 )
-from gateway.stamping import new_envelope_id
+from gateway.core.stamping import new_envelope_id
+from gateway.metrics import GatewayMetrics
 from gateway.workers import control_outcomes as outcomes
 from gateway.workers.base import Worker
 from gateway.workers.batches import Batcher
@@ -293,7 +296,7 @@ class ControlWorker(Worker[Sequence[AbstractIncomingMessage]]):
         return await self._archive.append(entries) if entries else []
 
     async def _forward(self, send: Send) -> bool:
-        frame = outgoing.frame(
+        frame = publications.frame(
             [send.envelope], frame_id=new_envelope_id(), exchange=topology.inbound_from(self._party)
         )
         frame = replace(frame, headers=dict(send.headers))

@@ -12,19 +12,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from contracts.amqp import CONTENT_TYPE, OPERATOR_SYSTEM, REJECTED_EXCHANGE
-from gateway import outgoing
 from gateway.archive import Entry, Record
-from gateway.outbound import Accepted, Blocked, Held, Rejected
-from gateway.replay import (
-    MALFORMED,
-    ControlRequest,
+from gateway.core import publications
+from gateway.core.control_requests import MALFORMED, ControlRequest, request_id_of
+from gateway.core.outbound_decision import Accepted, Blocked, Held, Rejected
+from gateway.core.replay import (
     Redeliver,
     Resend,
     ResendBlocked,
     answer,
     replay_header,
     request_entry,
-    request_id_of,
 )
 from gateway.workers.events import Counted, consent_blocks
 from gateway.workers.held_copies import quarantine_copy, rejected_copy
@@ -43,7 +41,7 @@ def refuse_message(
 ) -> Outcome:
     """A message that is not a request this gateway acts on: gw.rejected, archived."""
     effects = [
-        outgoing.held_copy(
+        publications.held_copy(
             REJECTED_EXCHANGE,
             message.body,
             reason=reason,
@@ -90,7 +88,7 @@ def redelivered(
 ) -> Outcome:
     """An archived inbound envelope delivered to gw.deliver again, marked as a replay."""
     assert request.seq is not None
-    delivery = outgoing.delivery(
+    delivery = publications.delivery(
         result.payload, envelope_id=result.envelope_id, provider=result.provider, type=result.type
     )
     delivery = replace(delivery, headers={**delivery.headers, **replay_header(request.seq)})

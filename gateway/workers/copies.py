@@ -20,8 +20,8 @@ from aio_pika.abc import AbstractRobustConnection
 
 from gateway import topology
 from gateway.amqp import PublishRefused
+from gateway.core.publications import Outgoing
 from gateway.metrics import GatewayMetrics
-from gateway.outgoing import Outgoing
 from gateway.workers.ports import CopyPublisher
 from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from gateway.outgoing import Outgoing
+from gateway.core.publications import Outgoing
 
 if TYPE_CHECKING:
     from gateway.metrics import Direction, GatewayMetrics

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from contracts.amqp import QUARANTINE_EXCHANGE, REJECTED_EXCHANGE
-from gateway import outgoing
-from gateway.consent import RouteDecision
-from gateway.outgoing import Outgoing
+from gateway.core import publications
+from gateway.core.consent import RouteDecision
+from gateway.core.publications import Outgoing
 
 
 def quarantine_copy(
@@ -26,7 +26,7 @@ def quarantine_copy(
         "x-gw-missing": json.dumps([list(m) for m in route.missing]),
         "x-gw-matched": ",".join(route.matched),
     }
-    return outgoing.held_copy(
+    return publications.held_copy(
         QUARANTINE_EXCHANGE,
         body,
         reason=route.reason or "consent.missing",
@@ -47,7 +47,7 @@ def rejected_copy(
     system: str | None,
 ) -> Outgoing:
     """A submission refused for good, with the system that submitted it."""
-    return outgoing.held_copy(
+    return publications.held_copy(
         REJECTED_EXCHANGE,
         body,
         reason=reason,

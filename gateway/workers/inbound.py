@@ -25,16 +25,23 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from contracts import ContractError, FrameLimits, parse_frame
-from gateway import outgoing, topology
+from gateway import topology
 from gateway.amqp import PublishRefused
 from gateway.archive import Record
-from gateway.checkpoints import CHECKPOINT_TYPE, Checkpoint, acknowledgement_problem
-from gateway.inbound import InboundContext, Refused, Verified, check_officer, decide_envelope
-from gateway.keys import SigningKey
+from gateway.core import publications
+from gateway.core.checkpoints import CHECKPOINT_TYPE, Checkpoint, acknowledgement_problem
+from gateway.core.inbound_decision import (
+    InboundContext,
+    Refused,
+    Verified,
+    check_officer,
+    decide_envelope,
+)
+from gateway.core.keys import SigningKey
+from gateway.core.receipts import ReceiptError
+from gateway.core.signing import sign_envelope
+from gateway.core.stamping import new_envelope_id
 from gateway.metrics import GatewayMetrics
-from gateway.receipts import ReceiptError
-from gateway.signing import sign_envelope
-from gateway.stamping import new_envelope_id
 from gateway.workers.arrivals import (
     Arrival,
     FrameError,
@@ -99,7 +106,7 @@ class InboundWorker(Worker[tuple[str, list[AbstractIncomingMessage]]]):
         self._batcher = batcher
         self._signing_key = signing_key
         self._context = context
-        self._max_bytes = outgoing.max_frame_bytes(max_message_bytes)
+        self._max_bytes = publications.max_frame_bytes(max_message_bytes)
         self._frame_limits = FrameLimits(max_frame_envelopes, self._max_bytes)
         self._decide_envelope = decide
 
@@ -339,7 +346,7 @@ class InboundWorker(Worker[tuple[str, list[AbstractIncomingMessage]]]):
             try:
                 # Split like any frames: the peer refuses one of over 1000 envelopes whole.
                 await publisher.publish_all(
-                    outgoing.frames(
+                    publications.frames(
                         receipts,
                         max_bytes=self._max_bytes,
                         exchange=topology.inbound_from(self._party),

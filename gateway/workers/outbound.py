@@ -22,10 +22,10 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from gateway import outgoing, topology
+from gateway import topology
 from gateway.amqp import PublishRefused
-from gateway.metrics import GatewayMetrics
-from gateway.outbound import (
+from gateway.core import publications
+from gateway.core.outbound_decision import (
     Accepted,
     Delivery,
     OutboundContext,
@@ -33,7 +33,8 @@ from gateway.outbound import (
     Rejected,
     decide_submission,
 )
-from gateway.stamping import new_envelope_id
+from gateway.core.stamping import new_envelope_id
+from gateway.metrics import GatewayMetrics
 from gateway.workers.base import Finish, Worker
 from gateway.workers.batches import Batcher, delivery_attempt
 from gateway.workers.ports import Archive, Channel, DecideSubmission, Publisher
@@ -99,7 +100,7 @@ class OutboundWorker(Worker[Sequence[AbstractIncomingMessage]]):
         self._publishers = publishers
         self._batcher = batcher
         self._context = context
-        self._max_frame_bytes = outgoing.max_frame_bytes(max_message_bytes)
+        self._max_frame_bytes = publications.max_frame_bytes(max_message_bytes)
         self._decide_submission = decide
 
     async def consume(self) -> None:
@@ -228,7 +229,7 @@ class OutboundWorker(Worker[Sequence[AbstractIncomingMessage]]):
             await asyncio.gather(
                 *(
                     self._publishers[recipient].publish_all(
-                        outgoing.frames(
+                        publications.frames(
                             envs,
                             max_bytes=self._max_frame_bytes,
                             exchange=self._peer_exchange,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.archive import Entry
-from gateway.outgoing import Outgoing
+from gateway.core.publications import Outgoing
 from gateway.workers.events import Event
 
 

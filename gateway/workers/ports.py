@@ -14,9 +14,14 @@ from typing import Any, Protocol
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from gateway.archive.records import Appended, Entry, Record
-from gateway.inbound import InboundContext, InboundDecision, decide_envelope
-from gateway.outbound import Delivery, OutboundContext, OutboundDecision, decide_submission
-from gateway.outgoing import Outgoing
+from gateway.core.inbound_decision import InboundContext, InboundDecision, decide_envelope
+from gateway.core.outbound_decision import (
+    Delivery,
+    OutboundContext,
+    OutboundDecision,
+    decide_submission,
+)
+from gateway.core.publications import Outgoing
 
 Consumer = Callable[[AbstractIncomingMessage], Awaitable[None]]
 DecideSubmission = Callable[[Delivery, OutboundContext], OutboundDecision]

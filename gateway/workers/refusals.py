@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.archive import Record
-from gateway.replay import ControlRequest, answer, request_entry
+from gateway.core.control_requests import ControlRequest
+from gateway.core.replay import answer, request_entry
 from gateway.workers.outcomes import Outcome
 
 

@@ -2,7 +2,7 @@
 
 A review request names a held submission (its archive seq) and the person deciding. It is
 refused when the record is not held, was already released or refused (the claim
-``review:<seq>`` holds the one decision), or the person may not decide (gateway.review: four
+``review:<seq>`` holds the one decision), or the person may not decide (gateway.core.review: four
 eyes and reviewer roles). A release runs every check again with the review waived: what passes
 is forwarded as a new envelope; what the rule or a check stops now stays held, with the answer
 saying why. A refusal is archived with its reason and ends the submission.
@@ -17,7 +17,8 @@ from datetime import datetime
 from aio_pika.abc import AbstractIncomingMessage
 
 from gateway.archive import Record
-from gateway.outbound import (
+from gateway.core.control_requests import ControlRequest
+from gateway.core.outbound_decision import (
     Accepted,
     Blocked,
     Held,
@@ -25,8 +26,8 @@ from gateway.outbound import (
     Rejected,
     decide_submission,
 )
-from gateway.replay import ControlRequest, Refusal, answer, archived_delivery, request_entry
-from gateway.review import (
+from gateway.core.replay import Refusal, answer, archived_delivery, request_entry
+from gateway.core.review import (
     ALREADY_DECIDED,
     NOT_HELD,
     REFUSED,

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from contracts.frame import encode_envelope
-from gateway import outgoing
 from gateway.archive import Appended, Entry, Record
-from gateway.consent import RouteDecision
-from gateway.outbound import (
+from gateway.core import publications
+from gateway.core.consent import RouteDecision
+from gateway.core.outbound_decision import (
     Accepted,
     Blocked,
     Delivery,
@@ -29,9 +29,9 @@ from gateway.outbound import (
     Rejected,
     route_of,
 )
-from gateway.outgoing import Outgoing
-from gateway.provenance import known_from_envelope
-from gateway.review import held_headers
+from gateway.core.provenance import known_from_envelope
+from gateway.core.publications import Outgoing
+from gateway.core.review import held_headers
 from gateway.workers.events import Counted, Effects, Logged, consent_blocks
 from gateway.workers.held_copies import quarantine_copy, rejected_copy
 
@@ -164,7 +164,7 @@ def held_status(
     decision: Held, system: str | None, submission_id: str | None, now: datetime
 ) -> Outgoing:
     """The ``held`` status of a submission waiting for review, for ``system``."""
-    return outgoing.status(
+    return publications.status(
         "held",
         system=system,
         at=now,
@@ -178,7 +178,9 @@ def held_status(
 
 def _status(item: Item, status: str, now: datetime, **fields: Any) -> Outgoing:
     d = item.delivery
-    return outgoing.status(status, system=d.user_id, at=now, submission_id=d.message_id, **fields)
+    return publications.status(
+        status, system=d.user_id, at=now, submission_id=d.message_id, **fields
+    )
 
 
 def _accepted(item: Item, decision: Accepted, now: datetime) -> Effects:

@@ -14,13 +14,14 @@ import contracts
 import gateway
 from contracts.reasons import REASON_CODES
 from contracts.registry import message_types
-from gateway.desk.operations import ACTIONS as OPERATOR_ACTIONS
+from gateway.desk.actions import ACTIONS as OPERATOR_ACTIONS
 
 ROOT = Path(contracts.__file__).parent
 # The document generator names messages (frame.v1), it emits no reason.
+GENERATOR = ("asyncapi.py", "asyncapi_channels.py")
 SOURCES = [
     *Path(gateway.__file__).parent.rglob("*.py"),
-    *(path for path in ROOT.rglob("*.py") if path.name != "asyncapi.py"),
+    *(path for path in ROOT.rglob("*.py") if path.name not in GENERATOR),
 ]
 # The families reason codes belong to; other dotted strings (field paths, metric names) are not
 # reasons.

@@ -34,7 +34,7 @@ BACK_OFFICE = sorted({p["user"] for p in _topic_permissions()})
 @pytest.mark.parametrize("user", BACK_OFFICE)
 def test_a_system_binds_its_own_statuses_only(user: str) -> None:
     status = _read(user, "gw.status")
-    assert status.match(f"{user}.#")  # what gateway.client binds
+    assert status.match(f"{user}.#")  # what gateway.submission_client binds
     assert status.match(status_routing_key(user, "rejected", "information.share"))
     for other in [*BACK_OFFICE, "operator", "unknown"]:
         if other != user:

@@ -22,8 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.consent import UNDECLARED_DERIVATION, ConsentRegistry, decide_route
-from gateway.provenance import ProvenanceIndex, known_from_envelope
+from gateway.core.consent import UNDECLARED_DERIVATION, decide_route
+from gateway.core.consent_registry import ConsentRegistry
+from gateway.core.provenance import ProvenanceIndex, known_from_envelope
 from tests.evasion import transforms as tf
 from tests.gateway.fresh_text import ENGLISH, RUSSIAN
 

@@ -31,15 +31,22 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from contracts import ContractError, parse_frame
-from gateway import outgoing, topology
+from gateway import topology
 from gateway.config import load_config
-from gateway.inbound import InboundContext, Refused, check_officer, decide_envelope
-from gateway.keys import SigningKey, load_signing_key
-from gateway.outbound import Accepted, Delivery, OutboundContext, Rejected, decide_submission
+from gateway.core import publications
+from gateway.core.inbound_decision import InboundContext, Refused, check_officer, decide_envelope
+from gateway.core.keys import SigningKey, load_signing_key
+from gateway.core.outbound_decision import (
+    Accepted,
+    Delivery,
+    OutboundContext,
+    Rejected,
+    decide_submission,
+)
+from gateway.core.signing import sign_envelope
+from gateway.core.stamping import new_envelope_id
+from gateway.core.state import PartyState
 from gateway.service import load_keyring
-from gateway.signing import sign_envelope
-from gateway.stamping import new_envelope_id
-from gateway.state import PartyState
 from gateway.workers.inbound import compact
 from tests.faults.conftest import CICA_VHOST, SCO_RATS_VHOST
 from tests.faults.outages import queue_total
@@ -235,7 +242,7 @@ def judge(keys_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Judge:
         inbound=inbound,
         good_submission=good,
         good_envelope=accept(good),
-        max_frame_bytes=outgoing.max_frame_bytes(sco_rats.limits.max_message_bytes),
+        max_frame_bytes=publications.max_frame_bytes(sco_rats.limits.max_message_bytes),
     )
 
 

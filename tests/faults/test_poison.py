@@ -17,8 +17,13 @@ import pytest
 
 from gateway import topology
 from gateway.archive import SearchFilter
-from gateway.inbound import InboundContext, InboundDecision, decide_envelope
-from gateway.outbound import Delivery, OutboundContext, OutboundDecision, decide_submission
+from gateway.core.inbound_decision import InboundContext, InboundDecision, decide_envelope
+from gateway.core.outbound_decision import (
+    Delivery,
+    OutboundContext,
+    OutboundDecision,
+    decide_submission,
+)
 from gateway.workers.ports import Decisions
 from tests.integration.conftest import Network
 from tests.support.broker import Vhost

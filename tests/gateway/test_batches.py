@@ -9,7 +9,7 @@ from typing import cast
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from gateway.ratelimit import RateLimiter
+from gateway.core.ratelimit import RateLimiter
 from gateway.workers.batches import Batcher, RoundRobin
 
 

@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import cast
 
-from gateway import outgoing, topology
+from gateway import topology
 from gateway.amqp import ConfirmingPublisher, PublishRefused
+from gateway.core import publications
+from gateway.core.publications import Outgoing
 from gateway.metrics import GatewayMetrics
-from gateway.outgoing import Outgoing
 from gateway.workers.copies import CopyKeeper
 from gateway.workers.retry import RetryPolicy
 from tests.support.waiting import wait_until
@@ -30,7 +31,7 @@ class FullQueue:
 
 
 def copy(exchange: str) -> Outgoing:
-    return outgoing.held_copy(
+    return publications.held_copy(
         exchange, b"{}", reason="x.y", detail="", message_id=None, content_type=None
     )
 

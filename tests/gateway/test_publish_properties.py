@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway import eventloop, outgoing
+from gateway import eventloop
 from gateway.amqp import to_message, to_properties
-from gateway.outgoing import Outgoing
+from gateway.core import publications
+from gateway.core.publications import Outgoing
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -18,10 +19,10 @@ AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     "item",
     [
-        outgoing.status(
+        publications.status(
             "sent", system="case-desk", at=AT, submission_id="s-1", envelope_id="e-1", type="t"
         ),
-        outgoing.delivery(b"{}", envelope_id="e-2", provider="CICA", type="information.share"),
+        publications.delivery(b"{}", envelope_id="e-2", provider="CICA", type="information.share"),
         Outgoing(
             exchange="gw.status",
             routing_key="k",

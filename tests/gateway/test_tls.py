@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.certs import cert_path, ensure_local_pki, key_path
 from gateway.config import ConfigError, TlsConfig
-from gateway.keys import KeyFileError, generate_key_pair, load_public_key
+from gateway.core.keys import KeyFileError, generate_key_pair, load_public_key
 from gateway.tls import client_context
 
 USERS = ["cica-gateway", "cica-peer"]

@@ -9,9 +9,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.keys import SigningKey
-from gateway.signing import sign_envelope
-from gateway.stamping import rfc3339
+from gateway.core.keys import SigningKey
+from gateway.core.signing import sign_envelope
+from gateway.core.stamping import rfc3339
 from tests.support.parties import assignment, share
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -123,8 +123,8 @@ async def test_bad_submissions_are_rejected_with_reasons_while_good_ones_flow(
 
     await wait_until(lambda: len(rejected.messages) == len(bad), message="rejections")
     await wait_until(lambda: len(inbox.messages) == len(bad) + 1, message="good deliveries")
-    # A missing message_id is covered by tests/gateway/test_outbound.py: aiormq gives every
-    # message without one a random id, so no aio-pika client can publish it.
+    # A missing message_id is covered by tests/gateway/core/test_outbound_decision.py: aiormq
+    # gives every message without one a random id, so no aio-pika client can publish it.
     by_id = {m.message_id: m for m in rejected.messages}
     for name, reason in expected.items():
         headers = by_id[name].headers or {}

@@ -17,7 +17,7 @@ from gateway import topology
 from gateway.archive import ArchiveStore, Record, SearchFilter, open_archive
 from gateway.archive.bundle import export_bundle
 from gateway.cli import main
-from gateway.keys import load_signing_key
+from gateway.core.keys import load_signing_key
 from gateway.service import Gateway
 from tests.integration.conftest import Network
 from tests.support.broker import Vhost

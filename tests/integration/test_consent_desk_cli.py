@@ -12,7 +12,7 @@ import pytest
 
 from gateway import topology
 from gateway.cli import main
-from gateway.stamping import rfc3339
+from gateway.core.stamping import rfc3339
 from tests.integration.conftest import Network
 from tests.integration.consent_scene import ConsentScene, cica_shares
 from tests.support.broker import Vhost

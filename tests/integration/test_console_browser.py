@@ -20,7 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from gateway import topology
 from gateway.archive import SearchFilter
 from gateway.review_ops import list_held
-from tests.gateway.test_review import PROVIDED, WEAK
+from tests.gateway.core.test_review import PROVIDED, WEAK
 from tests.integration.conftest import Network
 from tests.integration.consent_scene import PASSWORD, ConsentScene, cica_shares
 from tests.support.broker import Vhost

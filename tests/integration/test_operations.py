@@ -14,9 +14,9 @@ import pytest
 
 from contracts.frame import encode_frame
 from gateway import topology
-from gateway.logging import configure_logging
+from gateway.core.stamping import new_envelope_id
+from gateway.logs import configure_logging
 from gateway.service import Gateway
-from gateway.stamping import new_envelope_id
 from tests.deploy.test_dashboard import (
     PROMETHEUS_SYNTHETIC,
     dashboard_queries,

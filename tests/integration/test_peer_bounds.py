@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 from contracts import encode_frame
-from gateway import junk, topology
+from gateway import topology
+from gateway.core import junk
+from gateway.core.signing import sign_envelope
 from gateway.service import INBOUND_BATCH_BYTES, Gateway
-from gateway.signing import sign_envelope
 from tests.integration.conftest import Network
 from tests.integration.test_trust import (
     accreditation,

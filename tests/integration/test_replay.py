@@ -20,11 +20,11 @@ import pytest
 from gateway import topology
 from gateway.archive import ArchiveStore, Record, SearchFilter
 from gateway.cli import main
-from gateway.client import user_from_url
 from gateway.control_client import ControlClient
-from gateway.replay import release_request
+from gateway.core.control_requests import release_request
+from gateway.core.stamping import rfc3339
 from gateway.service import Gateway
-from gateway.stamping import rfc3339
+from gateway.submission_client import user_from_url
 from gateway.tls import local_endpoint
 from tests.integration.conftest import Network
 from tests.support.broker import Collector, Vhost

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gateway.archive import SearchFilter
-from tests.gateway.test_review import PROVIDED, WEAK
+from tests.gateway.core.test_review import PROVIDED, WEAK
 from tests.integration.conftest import Network
 from tests.integration.test_replay import cli, config_of, gateway_of
 from tests.integration.test_third_party_rule import Scene

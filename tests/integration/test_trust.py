@@ -22,10 +22,10 @@ import pytest
 from contracts import encode_frame
 from gateway import topology
 from gateway.archive import Record, SearchFilter
-from gateway.keys import SigningKey, generate_key_pair, load_signing_key
+from gateway.core.keys import SigningKey, generate_key_pair, load_signing_key
+from gateway.core.signing import envelope_digest, sign_envelope
+from gateway.core.stamping import new_envelope_id, rfc3339
 from gateway.service import Gateway
-from gateway.signing import envelope_digest, sign_envelope
-from gateway.stamping import new_envelope_id, rfc3339
 from tests.integration.conftest import Network
 from tests.support.broker import Collector, Vhost, body_has
 from tests.support.parties import (

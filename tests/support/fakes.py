@@ -27,7 +27,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from gateway import topology
 from gateway.amqp import CopyGuard, PublishRefused, StaleBatch
 from gateway.archive.records import Appended, Entry, Record
-from gateway.outgoing import Outgoing
+from gateway.core.publications import Outgoing
 from gateway.workers.batches import DELIVERY_COUNT_HEADER
 from gateway.workers.ports import Consumer
 

@@ -22,7 +22,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from gateway import topology
 from gateway.config import GatewayConfig, load_config
-from gateway.keys import generate_key_pair
+from gateway.core.keys import generate_key_pair
 from gateway.service import Gateway
 from gateway.workers.ports import Decisions
 from tests.support.broker import Collector

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from gateway.archive import ArchiveStore, Entry
-from gateway.keys import Keyring, SigningKey
-from gateway.signing import sign_envelope
+from gateway.core.keys import Keyring, SigningKey
+from gateway.core.signing import sign_envelope
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

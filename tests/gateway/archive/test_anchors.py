@@ -10,7 +10,7 @@ from pathlib import Path
 from gateway.archive import ArchiveStore, Entry
 from gateway.archive.bundle import export_bundle, verify_bundle
 from gateway.archive.verify import Anchor, verify_archive
-from gateway.checkpoints import ChainPoint, Checkpoint, checkpoint_envelope
+from gateway.core.checkpoints import ChainPoint, Checkpoint, checkpoint_envelope
 from gateway.workers.checkpoints import checkpoint_entry
 from tests.support.tampering import rechain_without, truncate
 

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.archive import ArchiveStore, Entry
 from gateway.cli import main
-from gateway.keys import generate_key_pair, load_signing_key
+from gateway.core.keys import generate_key_pair, load_signing_key
 
 from .helpers import T0, ManualClock, Party, envelope, envelope_entry, plain_entry, sql
 

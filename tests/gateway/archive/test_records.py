@@ -13,7 +13,7 @@ from gateway.archive.records import (
     record_from_json,
     record_to_json,
 )
-from gateway.stamping import rfc3339
+from gateway.core.stamping import rfc3339
 
 from .helpers import T0
 

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.cli import keys as keys_cli
 from gateway.cli import main
-from gateway.keys import load_public_key, load_signing_key
+from gateway.core.keys import load_public_key, load_signing_key
 
 
 def _run(argv: list[str]) -> int:

@@ -14,8 +14,8 @@ import pytest
 
 from gateway.archive import Entry, open_archive
 from gateway.cli import main
-from gateway.review import HELD_RESEMBLANCE, Resemblance, ReviewNeed, held_headers
-from tests.gateway.test_review import PROVIDED, WEAK
+from gateway.core.review import HELD_RESEMBLANCE, Resemblance, ReviewNeed, held_headers
+from tests.gateway.core.test_review import PROVIDED, WEAK
 from tests.support.parties import make_keys, share, write_config
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

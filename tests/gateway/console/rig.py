@@ -17,8 +17,8 @@ from gateway.config import load_config
 from gateway.console.app import console_for, setup_console
 from gateway.desk.accounts import OperatorAccounts
 from gateway.desk.operations import Desk
-from gateway.http import build_app
 from gateway.metrics import GatewayMetrics
+from gateway.web import build_app
 from tests.support.parties import write_config
 
 Client = TestClient[web.Request, web.Application]

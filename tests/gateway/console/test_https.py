@@ -20,8 +20,8 @@ from gateway.config import ConsoleConfig, load_config
 from gateway.console.app import console_for, https_context, setup_console
 from gateway.desk.accounts import OperatorAccounts
 from gateway.desk.operations import Desk
-from gateway.http import HttpServer
 from gateway.metrics import GatewayMetrics
+from gateway.web import HttpServer
 from tests.support.parties import write_config
 
 

@@ -11,8 +11,8 @@ import re
 from html import unescape
 
 from gateway.archive import ArchiveStore, Entry, SearchFilter
-from gateway.desk.operations import AUDIT_KIND
-from gateway.review import Resemblance, ReviewNeed, held_headers
+from gateway.core.review import Resemblance, ReviewNeed, held_headers
+from gateway.desk.actions import AUDIT_KIND
 from tests.gateway.archive.helpers import T0
 from tests.gateway.console.rig import Client, csrf_of, log_in
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gateway.archive import ArchiveStore, SearchFilter
 from gateway.console.security import LoginThrottle, session_key
-from gateway.desk.operations import AUDIT_KIND
+from gateway.desk.actions import AUDIT_KIND
 from tests.gateway.console.rig import PASSWORD, REQUEST_ID, Client, log_in, page_csrf
 
 

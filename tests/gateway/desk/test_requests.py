@@ -17,8 +17,8 @@ from gateway.desk.requests import (
     grant_body,
     pending_requests,
 )
-from tests.gateway.test_operator_views import NOW
-from tests.gateway.test_operator_views import record as archive_record
+from tests.gateway.core.test_archive_views import NOW
+from tests.gateway.core.test_archive_views import record as archive_record
 
 OURS = "01960f7e-8a5c-7b3e-9c1d-2f4a6b8c0d01"
 OURS_TOO = "01960f7e-8a5c-7b3e-9c1d-2f4a6b8c0d02"

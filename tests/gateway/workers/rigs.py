@@ -14,13 +14,13 @@ from contracts import encode_frame
 from contracts.registry import all_specs
 from gateway import topology
 from gateway.archive.records import Entry
-from gateway.inbound import InboundContext
-from gateway.keys import Keyring
+from gateway.core.control_requests import ControlRequest
+from gateway.core.inbound_decision import InboundContext
+from gateway.core.keys import Keyring
+from gateway.core.outbound_decision import OutboundContext
+from gateway.core.stamping import new_envelope_id
+from gateway.core.state import PartyState
 from gateway.metrics import GatewayMetrics
-from gateway.outbound import OutboundContext
-from gateway.replay import ControlRequest
-from gateway.stamping import new_envelope_id
-from gateway.state import PartyState
 from gateway.workers.batches import Batcher, RoundRobin
 from gateway.workers.control import ControlWorker
 from gateway.workers.inbound import InboundWorker

@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from gateway import topology
-from gateway.inbound import InboundContext, Refused, Verified, decide_envelope
-from gateway.keys import Keyring
-from gateway.state import PartyState
+from gateway.core.inbound_decision import InboundContext, Refused, Verified, decide_envelope
+from gateway.core.keys import Keyring
+from gateway.core.state import PartyState
 from gateway.workers.arrivals import (
     Arrival,
     FrameError,

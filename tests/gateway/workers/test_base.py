@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from gateway import topology
 from gateway.amqp import PublishRefused
 from gateway.archive.records import Entry
-from gateway.outgoing import Outgoing
+from gateway.core.publications import Outgoing
 from gateway.workers.base import Worker
 from gateway.workers.batches import Batcher
 from gateway.workers.events import Counted, Logged

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from gateway import topology
 from gateway.archive.records import Entry, Record
-from gateway.outbound import Rejected
-from gateway.replay import MALFORMED, UNAUTHORIZED, replay_request
+from gateway.core.control_requests import MALFORMED, UNAUTHORIZED, replay_request
+from gateway.core.outbound_decision import Rejected
 from gateway.workers.control_outcomes import refuse_message, reprocessed
 from gateway.workers.outbound import delivery_of
 from gateway.workers.submissions import Item

@@ -9,16 +9,16 @@ from typing import Any
 
 from gateway import topology
 from gateway.archive.records import Entry
-from gateway.replay import (
+from gateway.core.control_requests import (
     MALFORMED,
     UNAUTHORIZED,
-    UNKNOWN_RECORD,
     replay_request,
     review_refuse_request,
     review_release_request,
     submit_request,
 )
-from gateway.review import ALREADY_DECIDED, SAME_OFFICER, ReviewNeed, held_headers, review_key
+from gateway.core.replay import UNKNOWN_RECORD
+from gateway.core.review import ALREADY_DECIDED, SAME_OFFICER, ReviewNeed, held_headers, review_key
 from tests.gateway.trust_helpers import NOW, assignment_envelope, signed
 from tests.gateway.workers.rigs import (
     CICA_KEY,

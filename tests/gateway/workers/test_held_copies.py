@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gateway import topology
-from gateway.consent import RouteDecision
+from gateway.core.consent import RouteDecision
 from gateway.workers.held_copies import quarantine_copy, rejected_copy
 
 ROUTE = RouteDecision(

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway import topology
 from gateway.archive.records import Entry
-from gateway.inbound import InboundContext, InboundDecision, decide_envelope
+from gateway.core.inbound_decision import InboundContext, InboundDecision, decide_envelope
 from gateway.workers.inbound import envelope_key
 from gateway.workers.ports import Decisions
 from tests.gateway.trust_helpers import signed

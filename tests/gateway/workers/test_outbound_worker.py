@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 
 from gateway import topology
-from gateway.outbound import Delivery, OutboundContext, OutboundDecision, decide_submission
+from gateway.core.outbound_decision import (
+    Delivery,
+    OutboundContext,
+    OutboundDecision,
+    decide_submission,
+)
 from gateway.workers.copies import CopyKeeper
 from gateway.workers.ports import Decisions
 from tests.gateway.workers.rigs import (

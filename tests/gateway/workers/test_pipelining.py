@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from gateway.outgoing import Outgoing
+from gateway.core.publications import Outgoing
 from tests.gateway.workers.rigs import outbound, submitted
 from tests.support.fakes import FakeChannel, FakePublisher
 from tests.support.waiting import wait_until

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from gateway.archive.records import Entry, Record
-from gateway.replay import ControlRequest, replay_request
+from gateway.core.control_requests import ControlRequest, replay_request
 from gateway.workers.refusals import Ending, Named, ended, refused
 from tests.support.fakes import FakeArchive
 

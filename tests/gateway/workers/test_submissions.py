@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime
 
 from gateway import topology
-from gateway.consent import RouteDecision
-from gateway.outbound import Accepted, Blocked, Rejected, decide_submission
+from gateway.core.consent import RouteDecision
+from gateway.core.outbound_decision import Accepted, Blocked, Rejected, decide_submission
 from gateway.workers.events import ConsentBlocked, Counted, Logged
 from gateway.workers.outbound import delivery_of
 from gateway.workers.submissions import Item, entry_for, frames_of, local_effects
