@@ -108,21 +108,7 @@ async def test_a_replay_of_a_record_the_archive_lacks_is_refused() -> None:
 async def test_a_replay_to_deliver_verifies_the_archived_envelope_and_publishes_it_again() -> None:
     env = signed(RATS_KEY, recipient="CICA", created_at=datetime.now(UTC))
     archive = FakeArchive()
-    [received] = archive.add(
-        [
-            Entry(
-                kind="envelope.in",
-                outcome="delivered",
-                occurred_at=datetime.now(UTC),
-                payload=json.dumps(env).encode(),
-                envelope_id=env["id"],
-                type=env["type"],
-                provider="SCO-RATS",
-                recipient="CICA",
-            )
-        ]
-    )
-    seq = received.record.seq
+    [seq] = archived_as_received(archive, [env])
     worker, rig = control(request(replay_request("r-1", seq, "deliver")), archive=archive)
     await worker.run(burst=True)
 
@@ -216,29 +202,37 @@ async def test_a_held_submission_is_released_once_by_another_officer() -> None:
     assert len(rig.channel.acked) == 3
 
 
-def received_shares(archive: FakeArchive, count: int) -> list[int]:
-    """``count`` envelopes SCO-RATS signed, archived as received: their seqs."""
-    entries = []
-    for n in range(count):
-        env = signed(
-            RATS_KEY,
+def archived_as_received(archive: FakeArchive, envelopes: list[dict[str, Any]]) -> list[int]:
+    """``envelopes`` SCO-RATS signed, archived as received by CICA: their seqs."""
+    entries = [
+        Entry(
+            kind="envelope.in",
+            outcome="delivered",
+            occurred_at=datetime.now(UTC),
+            payload=json.dumps(env).encode(),
+            envelope_id=env["id"],
+            type=env["type"],
+            provider="SCO-RATS",
             recipient="CICA",
-            body=share("CICA", f"Report {n}.")["body"],
-            created_at=datetime.now(UTC),
         )
-        entries.append(
-            Entry(
-                kind="envelope.in",
-                outcome="delivered",
-                occurred_at=datetime.now(UTC),
-                payload=json.dumps(env).encode(),
-                envelope_id=env["id"],
-                type=env["type"],
-                provider="SCO-RATS",
-                recipient="CICA",
-            )
-        )
+        for env in envelopes
+    ]
     return [appended.record.seq for appended in archive.add(entries)]
+
+
+def received_shares(archive: FakeArchive, count: int) -> list[int]:
+    return archived_as_received(
+        archive,
+        [
+            signed(
+                RATS_KEY,
+                recipient="CICA",
+                body=share("CICA", f"Report {n}.")["body"],
+                created_at=datetime.now(UTC),
+            )
+            for n in range(count)
+        ],
+    )
 
 
 async def test_a_run_of_redeliveries_is_archived_and_committed_together_in_order() -> None:
