@@ -236,11 +236,23 @@ async def send_plan(
             bar.update(1)
 
         async with ControlClient(local_endpoint(config), on_answer=progress) as client:
-            started = time.monotonic()
-            for index, planned in enumerate(plan.planned):
-                await asyncio.sleep(pause_before(index, rate, time.monotonic() - started))
-                await client.send(planned.request)
+            if rate is None:
+                await client.send_all(p.request for p in plan.planned)
+            else:
+                await _send_paced(client, plan, rate)
             answers = await client.wait([p.request.request_id for p in plan.planned], timeout)
+    _print_answers(plan, answers, fmt)
+    return all(event is not None for event in answers.values())
+
+
+async def _send_paced(client: ControlClient, plan: ReplayPlan, rate: float) -> None:
+    started = time.monotonic()
+    for index, planned in enumerate(plan.planned):
+        await asyncio.sleep(pause_before(index, rate, time.monotonic() - started))
+        await client.send(planned.request)
+
+
+def _print_answers(plan: ReplayPlan, answers: dict[str, Answer | None], fmt: Format) -> None:
     results, rows = [], []
     for planned in plan.planned:
         event = answers[planned.request.request_id]
@@ -253,4 +265,3 @@ async def send_plan(
     else:
         rows += [_row(s.record, "skip", why=s.why) for s in plan.skipped]
         print_rows(rows, fmt, (), sys.stdout)
-    return all(event is not None for event in answers.values())

@@ -228,6 +228,9 @@ class FakeArchive:
     async def get(self, seq: int) -> Record | None:
         return self.records[seq - 1] if 0 < seq <= len(self.records) else None
 
+    async def get_many(self, seqs: Iterable[int]) -> dict[int, Record]:
+        return {seq: self.records[seq - 1] for seq in seqs if 0 < seq <= len(self.records)}
+
     async def head(self) -> tuple[int, str]:
         return len(self.records), f"h{len(self.records)}"
 

@@ -108,21 +108,7 @@ async def test_a_replay_of_a_record_the_archive_lacks_is_refused() -> None:
 async def test_a_replay_to_deliver_verifies_the_archived_envelope_and_publishes_it_again() -> None:
     env = signed(RATS_KEY, recipient="CICA", created_at=datetime.now(UTC))
     archive = FakeArchive()
-    [received] = archive.add(
-        [
-            Entry(
-                kind="envelope.in",
-                outcome="delivered",
-                occurred_at=datetime.now(UTC),
-                payload=json.dumps(env).encode(),
-                envelope_id=env["id"],
-                type=env["type"],
-                provider="SCO-RATS",
-                recipient="CICA",
-            )
-        ]
-    )
-    seq = received.record.seq
+    [seq] = archived_as_received(archive, [env])
     worker, rig = control(request(replay_request("r-1", seq, "deliver")), archive=archive)
     await worker.run(burst=True)
 
@@ -214,3 +200,80 @@ async def test_a_held_submission_is_released_once_by_another_officer() -> None:
     [sent] = [r for r in rig.archive.records if r.kind == "envelope.out"]
     assert sent.dedup_key == review_key(seq)
     assert len(rig.channel.acked) == 3
+
+
+def archived_as_received(archive: FakeArchive, envelopes: list[dict[str, Any]]) -> list[int]:
+    """``envelopes`` SCO-RATS signed, archived as received by CICA: their seqs."""
+    entries = [
+        Entry(
+            kind="envelope.in",
+            outcome="delivered",
+            occurred_at=datetime.now(UTC),
+            payload=json.dumps(env).encode(),
+            envelope_id=env["id"],
+            type=env["type"],
+            provider="SCO-RATS",
+            recipient="CICA",
+        )
+        for env in envelopes
+    ]
+    return [appended.record.seq for appended in archive.add(entries)]
+
+
+def received_shares(archive: FakeArchive, count: int) -> list[int]:
+    return archived_as_received(
+        archive,
+        [
+            signed(
+                RATS_KEY,
+                recipient="CICA",
+                body=share("CICA", f"Report {n}.")["body"],
+                created_at=datetime.now(UTC),
+            )
+            for n in range(count)
+        ],
+    )
+
+
+async def test_a_run_of_redeliveries_is_archived_and_committed_together_in_order() -> None:
+    archive = FakeArchive()
+    seqs = received_shares(archive, 3)
+    replays = [request(replay_request(f"r-{n}", seq, "deliver")) for n, seq in enumerate(seqs)]
+    foreign = request(replay_request("r-foreign", seqs[0], "deliver"), user_id="case-desk")
+    missing = request(replay_request("r-missing", 99, "deliver"))
+    worker, rig = control(replays[0], replays[1], foreign, replays[2], missing, archive=archive)
+    await worker.run(burst=True)
+
+    assert answers(rig.channel) == [
+        ("r-0", "replayed", None),
+        ("r-1", "replayed", None),
+        ("r-2", "replayed", None),
+        ("r-missing", "rejected", UNKNOWN_RECORD),
+    ]
+    redelivered = rig.channel.to(topology.DELIVER)
+    assert [d.headers[topology.REPLAY_OF_HEADER] for d in redelivered] == [str(s) for s in seqs]
+    # Two runs around the foreign request, which is refused on its own: three commits.
+    assert rig.channel.commits == 3
+    assert len(rig.channel.acked) == 5
+    assert rig.archive.outcomes()[3:] == [
+        ("replay", "replayed"),
+        ("replay", "replayed"),
+        ("control", "rejected"),
+        ("replay", "replayed"),
+        ("replay", "rejected"),
+    ]
+
+
+async def test_a_run_of_redeliveries_failing_on_the_archive_goes_back_whole() -> None:
+    archive = FakeArchive()
+    seqs = received_shares(archive, 2)
+    replays = [request(replay_request(f"r-{n}", seq, "deliver")) for n, seq in enumerate(seqs)]
+    worker, rig = control(*replays, archive=archive)
+    archive.fail = 1
+    await worker.run(burst=True)
+
+    assert rig.channel.given_back == replays
+    assert rig.state_lost
+    assert answers(rig.channel) == [("r-0", "replayed", None), ("r-1", "replayed", None)]
+    assert len(rig.channel.to(topology.DELIVER)) == 2
+    assert rig.archive.outcomes()[2:] == [("replay", "replayed"), ("replay", "replayed")]
