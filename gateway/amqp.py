@@ -165,7 +165,7 @@ class TransactionalChannel:
         self._prefetch = prefetch
         self._guard = guard
         self._channel: AbstractRobustChannel | None = None
-        self._tx_underlay: aiormq.Channel | None = None
+        self._tx_underlay: aiormq.abc.AbstractChannel | None = None
         self._ready = asyncio.Event()
         # One transaction at a time: a worker that pipelines its batches may give a message
         # back (a nack and its commit) while the previous batch is between its first publish
@@ -195,10 +195,7 @@ class TransactionalChannel:
     async def _select(self) -> None:
         assert self._channel is not None
         await self._channel.transaction().select()
-        underlay = await self._channel.get_underlay_channel()
-        # The concrete channel: its basic_publish can skip waiting for each frame's write.
-        assert isinstance(underlay, aiormq.Channel)
-        self._tx_underlay = underlay
+        self._tx_underlay = await self._channel.get_underlay_channel()
         self._ready.set()
 
     async def consume(
@@ -252,15 +249,15 @@ class TransactionalChannel:
         if underlay is None or (ack is not None and not self.is_current(ack)):
             raise StaleBatch
         try:
-            # No waiting for each frame to reach the socket: the commit's reply comes after the
-            # broker has read every frame before it, and a write that fails fails the commit.
+            # Each publish waits for its frame's write. Without that wait (aiormq's wait=False)
+            # a write lost to a broker restart left the commit waiting for a reply for good,
+            # holding the transaction lock: tests/faults/test_outages.py hung in 3 runs of 5.
             for item in outgoing:
                 await underlay.basic_publish(
                     item.body,
                     exchange=item.exchange,
                     routing_key=item.routing_key,
                     properties=to_properties(item),
-                    wait=False,
                 )
             if ack is not None:
                 await ack.ack(multiple=True)
