@@ -13,9 +13,9 @@ import asyncio
 import json
 import threading
 from collections.abc import Coroutine, Iterator, Mapping
+from dataclasses import replace
 from typing import Any, Final, TypeVar
 
-from gateway.archive.records import Record
 from gateway.archive.store import ArchiveStore, SearchFilter, open_archive
 
 T = TypeVar("T")
@@ -56,16 +56,12 @@ class ArchiveReader:
         return None
 
     def received_from(self, provider: str) -> Iterator[Mapping[str, Any]]:
-        after = 0
-        while page := self._call(_page(self._opened(), after)):
+        # The archive's indexes pick the provider's delivered envelopes, a page at a time.
+        criteria = SearchFilter(kinds=["envelope.in"], outcomes=["delivered"], provider=provider)
+        while page := self._call(self._opened().search(criteria, limit=PAGE)):
             for record in page:
-                if (record.kind, record.outcome, record.provider) == (
-                    "envelope.in",
-                    "delivered",
-                    provider,
-                ):
-                    yield json.loads(record.payload)
-            after = page[-1].seq
+                yield json.loads(record.payload)
+            criteria = replace(criteria, after_seq=page[-1].seq)
 
     def close(self) -> None:
         if self._store is not None:
@@ -80,16 +76,3 @@ class ArchiveReader:
 async def _store(url: str) -> ArchiveStore:
     # Made on the reader's own loop: the engine's pool belongs to the loop that uses it.
     return open_archive(url)
-
-
-async def _page(store: ArchiveStore, after: int) -> list[Record]:
-    found: list[Record] = []
-    records = store.iter_records(after_seq=after, batch=PAGE)
-    try:
-        async for record in records:
-            found.append(record)
-            if len(found) == PAGE:
-                break
-    finally:
-        await records.aclose()  # type: ignore[attr-defined]
-    return found

@@ -68,6 +68,7 @@ class SearchFilter:
     outcomes: Sequence[str] = ()
     envelope_ids: Sequence[str] = ()
     message_ids: Sequence[str] = ()
+    after_seq: int = 0  # only records after this one: a reader pages through with it
 
 
 def _chunks(values: Sequence[str], size: int = _KEY_CHUNK) -> Iterable[Sequence[str]]:
@@ -297,6 +298,8 @@ class ArchiveStore:
     async def search(self, f: SearchFilter, limit: int | None = None) -> list[Record]:
         """Records matching ``f`` in seq order, at most ``limit`` of them."""
         conditions: list[ColumnElement[bool]] = []
+        if f.after_seq:
+            conditions.append(records.c.seq > f.after_seq)
         if f.since is not None:
             conditions.append(records.c.recorded_at >= f.since)
         if f.until is not None:
