@@ -14,8 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Row, Table, insert
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection, Dialect
 
 from gateway.archive.records import Record
 from gateway.archive.schema import claims, records
@@ -134,7 +133,7 @@ class PreparedInsert:
             if processor is not None:
                 self._convert.append((index, processor))
 
-    async def run(self, conn: AsyncConnection, rows: Iterable[Sequence[Any]]) -> None:
+    def run(self, conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
         # The records of a batch share their timestamps: each is converted once.
         done: dict[tuple[int, Any], Any] = {}
         converted = []
@@ -148,7 +147,7 @@ class PreparedInsert:
                 values[index] = done[key]
             converted.append(tuple(values))
         if converted:
-            await conn.exec_driver_sql(self._sql, converted)
+            conn.exec_driver_sql(self._sql, converted)
 
 
 class BatchInserts:
@@ -158,11 +157,11 @@ class BatchInserts:
         self._records = PreparedInsert(records, RECORD_COLUMNS, dialect)
         self._claims = PreparedInsert(claims, ("dedup_key", "seq"), dialect)
 
-    async def run(
+    def run(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         batch: Iterable[Record],
         new_claims: Sequence[tuple[str, int]],
     ) -> None:
-        await self._records.run(conn, map(record_row, batch))
-        await self._claims.run(conn, new_claims)
+        self._records.run(conn, map(record_row, batch))
+        self._claims.run(conn, new_claims)

@@ -58,6 +58,7 @@ PURE_ELSEWHERE = (
     "gateway.archive.records",
     "gateway.archive.chain",
     "gateway.archive.linking",
+    "gateway.archive.search",
     "gateway.workers.events",
     "gateway.workers.outcomes",
     "gateway.workers.held_copies",
