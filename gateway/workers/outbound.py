@@ -192,7 +192,13 @@ class OutboundWorker(Worker[Sequence[AbstractIncomingMessage]]):
                 with self._metrics.time_stage("validate"):
                     decision = self._decide_submission(item.delivery, ctx)
                 if isinstance(decision, Accepted):
-                    ctx.state.sent(decision.envelope, item.delivery.message_id or "", now)
+                    ctx.state.sent(
+                        decision.envelope,
+                        item.delivery.message_id or "",
+                        now,
+                        digest=decision.digest,
+                        known=decision.known,
+                    )
                 item.decision = decision
             except Exception as exc:
                 if isinstance(decision, Accepted):
