@@ -107,13 +107,7 @@ class _Run:
     def _apply(items: list[Item], decisions: list[Any], ctx: OutboundContext) -> None:
         for item, decision in zip(items, decisions, strict=True):
             assert isinstance(decision, Accepted), decision
-            ctx.state.sent(
-                decision.envelope,
-                item.delivery.message_id or "",
-                NOW,
-                digest=decision.digest,
-                known=decision.known,
-            )
+            decision.apply(ctx.state, item.delivery.message_id or "", NOW)
             item.decision = decision
 
     @staticmethod
