@@ -22,7 +22,7 @@ def rfc3339(moment: datetime) -> str:
     """UTC with a ``Z`` and microseconds, the one timestamp form on the wire.
 
     The fields are formatted directly (twice per submission; ``strftime`` was ~2 % of a
-    sending gateway's CPU), the year unpadded as the C library's ``%Y`` writes it.
+    sending gateway's CPU), the year unpadded as glibc's ``%Y`` wrote it.
     """
     utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     # printf-style: half the time of an f-string with a format spec per field.

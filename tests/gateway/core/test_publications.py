@@ -80,7 +80,8 @@ def test_status_event_routing_key_and_body() -> None:
 # Printable ASCII, the characters either side of it (controls, DEL, Latin-1), any code point
 # including lone surrogates; and values of other types, which the fast path leaves alone.
 texts = st.text(alphabet=st.characters(max_codepoint=0xA0)) | st.text()
-values = st.none() | texts | st.integers() | st.lists(st.dictionaries(texts, texts, max_size=2), max_size=2)
+objects = st.dictionaries(texts, texts, max_size=2)
+values = st.none() | texts | st.integers() | st.lists(objects, max_size=2)
 
 
 @given(st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0x7F)), values, max_size=8))
