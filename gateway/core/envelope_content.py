@@ -47,19 +47,25 @@ class Content:
         return cls(labelled, (), tuple(digest.lower() for digest in sha256))
 
 
-def _strings(node: Any, path: str) -> Iterator[tuple[str, Any]]:
-    """(path, leaf) for every string and every attachment object under ``node``."""
-    if isinstance(node, Mapping):
+def _strings(node: Any, path: str, found: list[tuple[str, Any]]) -> None:
+    """Append (path, leaf) for every string and every attachment object under ``node``.
+
+    Appending, not a generator: nested generators pass each leaf up through every level, and
+    the walk was 4 % of a sending gateway's CPU. Strings are tested first, as most nodes are
+    strings and the ``Mapping`` test is the slow one.
+    """
+    if isinstance(node, str):
+        if node.strip():
+            found.append((path, node))
+    elif type(node) is dict or isinstance(node, Mapping):
         if isinstance(node.get("sha256"), str):
-            yield path, node
+            found.append((path, node))
             return
         for key, value in node.items():
-            yield from _strings(value, f"{path}.{key}")
+            _strings(value, f"{path}.{key}", found)
     elif isinstance(node, list):
         for n, item in enumerate(node):
-            yield from _strings(item, f"{path}[{n}]")
-    elif isinstance(node, str) and node.strip():
-        yield path, node
+            _strings(item, f"{path}[{n}]", found)
 
 
 def _attachment(path: str, attachment: Mapping[str, Any], found: Unpacked) -> None:
@@ -90,8 +96,10 @@ def content_of(envelope: Mapping[str, Any], *, identifiers: bool) -> Content:
     found = Unpacked()
     digests: list[str] = []
     refusal = None
+    leaves: list[tuple[str, Any]] = []
+    _strings(envelope.get("body") or {}, "body", leaves)
     try:
-        for path, leaf in _strings(envelope.get("body") or {}, "body"):
+        for path, leaf in leaves:
             if isinstance(leaf, str):
                 found.texts.append((path, leaf))
                 decoded = decode_base64(leaf)

@@ -72,6 +72,11 @@ class Accepted:
     digest: str
     known: KnownEnvelope
 
+    def apply(self, state: PartyState, submission_id: str, at: datetime) -> None:
+        """Teach ``state`` the envelope being sent, without canonicalising it or walking its
+        content again."""
+        state.sent(self.envelope, submission_id, at, digest=self.digest, known=self.known)
+
 
 @dataclass(frozen=True)
 class Held:

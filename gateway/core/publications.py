@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from contracts import MAX_FRAME_ENVELOPES, amqp, encode_frame
 from contracts.frame import encode_envelope, frame_of
 from gateway.core.stamping import rfc3339
@@ -51,9 +53,26 @@ def status(
     return Outgoing(
         exchange=amqp.STATUS_EXCHANGE,
         routing_key=amqp.status_routing_key(system, status, type),
-        body=json.dumps(event, separators=(",", ":")).encode(),
+        body=status_json(event),
         correlation_id=submission_id,
     )
+
+
+def status_json(event: Mapping[str, Any]) -> bytes:
+    """A status event as the standard library writes it (compact, non-ASCII escaped).
+
+    orjson when every key and value is null or a string of printable ASCII, where the two
+    write the same bytes: orjson leaves other characters unescaped, and json escapes DEL. The
+    standard library's encoder was 2 % of a sending gateway's CPU, one event per submission.
+    """
+    for key, value in event.items():
+        if not (_printable(key) and (value is None or _printable(value))):
+            return json.dumps(event, separators=(",", ":")).encode()
+    return orjson.dumps(event)
+
+
+def _printable(value: object) -> bool:
+    return type(value) is str and value.isascii() and value.isprintable()
 
 
 def held_copy(

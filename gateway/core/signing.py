@@ -103,11 +103,19 @@ def _utf16(key: str) -> bytes:
     return key.encode("utf-16-be")
 
 
+_SIGNATURE_UTF16 = _utf16("signature")
+
+
+def _sorts_after_signature(key: str) -> bool:
+    """RFC 8785 orders members by UTF-16 code units; for ASCII names that is ``str`` order."""
+    return key > "signature" if key.isascii() else _utf16(key) > _SIGNATURE_UTF16
+
+
 def _with_signature(
     canonical: bytes, unsigned: Mapping[str, Any], signature: Mapping[str, Any]
 ) -> bytes:
     member = b'"signature":' + canonicalise(dict(signature))
-    after = {k: v for k, v in unsigned.items() if _utf16(k) > _utf16("signature")}
+    after = {k: v for k, v in unsigned.items() if _sorts_after_signature(k)}
     if not after:
         if canonical == b"{}":
             return b"{" + member + b"}"

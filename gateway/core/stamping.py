@@ -19,8 +19,22 @@ def new_envelope_id() -> str:
 
 
 def rfc3339(moment: datetime) -> str:
-    """UTC with a ``Z`` and microseconds, the one timestamp form on the wire."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC with a ``Z`` and microseconds, the one timestamp form on the wire.
+
+    The fields are formatted directly (twice per submission; ``strftime`` was ~2 % of a
+    sending gateway's CPU), the year unpadded as glibc's ``%Y`` wrote it.
+    """
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    # printf-style: half the time of an f-string with a format spec per field.
+    return "%d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        utc.microsecond,
+    )
 
 
 def stamp(

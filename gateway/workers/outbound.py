@@ -192,7 +192,7 @@ class OutboundWorker(Worker[Sequence[AbstractIncomingMessage]]):
                 with self._metrics.time_stage("validate"):
                     decision = self._decide_submission(item.delivery, ctx)
                 if isinstance(decision, Accepted):
-                    ctx.state.sent(decision.envelope, item.delivery.message_id or "", now)
+                    decision.apply(ctx.state, item.delivery.message_id or "", now)
                 item.decision = decision
             except Exception as exc:
                 if isinstance(decision, Accepted):

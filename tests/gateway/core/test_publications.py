@@ -5,6 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts import MAX_FRAME_ENVELOPES, parse_frame
 from gateway import topology
@@ -71,6 +75,19 @@ def test_status_event_routing_key_and_body() -> None:
     assert body["status"] == "rejected"
     assert body["reason"] == "schema.invalid_json"
     assert body["at"] == "2026-11-27T12:00:00.000000Z"
+
+
+# Printable ASCII, the characters either side of it (controls, DEL, Latin-1), any code point
+# including lone surrogates; and values of other types, which the fast path leaves alone.
+texts = st.text(alphabet=st.characters(max_codepoint=0xA0)) | st.text()
+objects = st.dictionaries(texts, texts, max_size=2)
+values = st.none() | texts | st.integers() | st.lists(objects, max_size=2)
+
+
+@given(st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0x7F)), values, max_size=8))
+@settings(max_examples=400, deadline=None)
+def test_status_json_writes_what_the_standard_library_wrote(event: dict[str, Any]) -> None:
+    assert publications.status_json(event) == json.dumps(event, separators=(",", ":")).encode()
 
 
 def test_held_copy_carries_reason_and_a_bounded_detail() -> None:

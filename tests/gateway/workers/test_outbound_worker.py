@@ -4,6 +4,7 @@ batch is held, given back or partly rejected."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from gateway import topology
 from gateway.core.outbound_decision import (
@@ -12,6 +13,8 @@ from gateway.core.outbound_decision import (
     OutboundDecision,
     decide_submission,
 )
+from gateway.core.provenance import known_from_envelope
+from gateway.core.signing import envelope_digest
 from gateway.workers.copies import CopyKeeper
 from gateway.workers.ports import Decisions
 from tests.gateway.workers.rigs import (
@@ -46,6 +49,22 @@ async def test_submissions_are_archived_forwarded_and_acked_with_their_statuses(
     assert len(rig.channel.acked) == 2
     assert rig.channel.given_back == []
     assert rig.channel.queue_name == topology.SUBMIT
+
+
+async def test_the_state_learns_each_sent_envelope_as_a_rebuild_from_the_archive_would() -> None:
+    # The worker hands the state the digest and provenance it computed while signing; they
+    # must be what the state computes from the envelope itself when it replays the archive.
+    worker, rig = outbound(submitted("One.", "m-1"), submitted("Two.", "m-2"))
+    await worker.run(burst=True)
+
+    for env in rig.peer.envelopes():
+        held = rig.state.provenance.get(env["id"])
+        rebuilt = known_from_envelope(env, received=False)
+        assert held == replace(rebuilt, content=None)
+        # A receipt naming another digest would be refused.
+        settled = rig.state.receipts.settle(env["id"], envelope_digest(env), "SCO-RATS")
+        assert settled is not None
+        assert settled.submission_id == env["originator"]["submission_id"]
 
 
 async def test_a_redelivered_submission_sends_its_archived_envelope_again() -> None:
