@@ -44,6 +44,7 @@ from gateway.core.replay_plan import (
     plan_lines,
     plan_replay,
     released_records,
+    request_ids,
     request_size,
     result_of,
     summary,
@@ -177,7 +178,7 @@ async def _replay(args: argparse.Namespace) -> int:
     async def plan_from(store: ArchiveStore) -> int:
         candidates, unknown = await select_records(store, selection, target)
         done = await released(store) if target == "reprocess" else {}
-        plan = plan_replay(candidates, target, released=done, new_id=lambda: str(uuid.uuid4()))
+        plan = plan_replay(candidates, target, released=done, new_id=request_ids(uuid.uuid4().hex))
         for ident in unknown:
             print(f"gateway replay: no archive record for {ident!r}", file=sys.stderr)
         if args.dry_run:
@@ -236,7 +237,7 @@ async def send_plan(
         else:
             _print_plan(plan, fmt)
         return True
-    chunks = chunked(plan, request_size(rate), new_id=lambda: str(uuid.uuid4()))
+    chunks = chunked(plan, request_size(rate), new_id=request_ids(uuid.uuid4().hex))
     with tqdm(total=len(plan.planned), file=sys.stderr, unit="msg", desc="replayed") as bar:
 
         def progress(event: Answer) -> None:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import count
 from typing import Any, Final
 
 from gateway.archive import Record
@@ -137,6 +138,13 @@ class Chunk:
     planned: tuple[Planned, ...]
 
 
+def request_ids(run: str) -> Callable[[], str]:
+    """Request ids ``<run>-1``, ``<run>-2``, ...: unique as ``run`` is (a uuid4 per command),
+    without a random draw per record (a tenth of the tool's time at 100,000 records)."""
+    numbers = count(1)
+    return lambda: f"{run}-{next(numbers)}"
+
+
 def request_size(rate: float | None) -> int:
     """Records a request names: at a ``rate`` (records/s), a tenth of a second's."""
     if rate is None:
@@ -173,9 +181,10 @@ def answers_of(chunk: Chunk, answer: Mapping[str, Any] | None) -> list[Mapping[s
         result = by_seq.get(planned.record.seq)
         if result is None:
             answers.append(None)
-        else:
-            own = {name: value for name, value in result.items() if name != "seq"}
-            answers.append({**common, **own})
+            continue
+        own = {**common, **result}
+        del own["seq"]
+        answers.append(own)
     return answers
 
 

@@ -20,11 +20,11 @@ from gateway.core.replay import (
     answer,
     decide_redelivery,
     redelivery_result,
-    request_entry,
     unknown_record,
 )
 from gateway.workers.control_outcomes import redelivery, redelivery_entry
 from gateway.workers.outcomes import Outcome
+from gateway.workers.refusals import ending_entry, rejection
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,8 @@ def redelivered_many(
             outcome.entries.append(redelivery_entry(one, body, item.record, now, user))
             outcome.effects.append(redelivery(item.seq, item.result))
         else:
-            outcome.entries.append(
-                request_entry(
-                    one,
-                    "rejected",
-                    at=now,
-                    body=body,
-                    system=user,
-                    record=item.record,
-                    reason=item.result.reason,
-                    detail=item.result.detail,
-                )
-            )
+            ending = rejection(item.result.reason, item.result.detail)
+            outcome.entries.append(ending_entry(one, body, item.record, ending, now, user=user))
     results = [redelivery_result(item.seq, item.record, item.result) for item in decided]
     event = answer(
         "replayed",

@@ -25,6 +25,7 @@ from gateway.core.replay_plan import (
     ReplayPlan,
     answers_of,
     chunked,
+    request_ids,
     request_size,
 )
 from tests.gateway.core.test_replay import record
@@ -182,3 +183,11 @@ def test_a_request_refused_whole_or_unanswered_answers_each_record_so() -> None:
     refused = {**_answer(None, "rejected"), "reason": MALFORMED}
     assert answers_of(chunk, refused) == [refused, refused]
     assert answers_of(chunk, None) == [None, None]
+
+
+def test_request_ids_are_distinct_and_name_their_run() -> None:
+    new_id = request_ids("run")
+    ids = [new_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(i.startswith("run-") for i in ids)
+    assert request_ids("other")() != ids[0]
