@@ -76,8 +76,8 @@ log = structlog.get_logger(__name__)
 # by one. A lone request does not linger (Batcher), so these cost nothing at low load.
 BATCH_SIZE = 256
 BATCH_LINGER_S = 0.004
-# Records in one run's archive append and broker transaction: a batch of requests naming many
-# records each (up to MAX_SEQS) is split into runs of about this many.
+# Records in one run's archive append and broker transaction, at most: a batch of requests
+# naming many records each (up to MAX_SEQS) is split into runs of whole requests.
 MAX_RUN_RECORDS = MAX_SEQS
 
 
