@@ -49,7 +49,7 @@ from contracts.registry import (
     message_types,
     spec_for,
 )
-from contracts.status import STATUSES, Status, StatusEvent
+from contracts.status import STATUSES, RecordResult, Status, StatusEvent
 from contracts.submission import Handling, Submission
 from contracts.text import BilingualText, FormalText
 
@@ -87,6 +87,7 @@ __all__ = [
     "Originator",
     "Participant",
     "ReceiptV1",
+    "RecordResult",
     "SideEvent",
     "Signature",
     "Status",

@@ -8,7 +8,6 @@ configure ``gw.*`` names, so a server-named (``amq.gen-*``) queue is not availab
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import Callable, Collection, Coroutine, Iterable
@@ -133,12 +132,18 @@ class ControlClient:
         return self._answers.get(request_id)
 
     async def wait(self, request_ids: Collection[str], timeout: float) -> dict[str, Answer | None]:
-        """The answer of each request, or None for one unanswered after ``timeout`` seconds."""
+        """The answer of each request, or None for one still unanswered when ``timeout``
+        seconds passed without any answer: a long replay is answered as long as it goes on."""
         # Each answer takes its id out of the set: checking every id on every arrival would
         # cost a replay of n records n^2 steps.
         self._awaited = {rid for rid in request_ids if rid not in self._answers}
         if self._awaited:
             self._all_in.clear()
-            with contextlib.suppress(TimeoutError):
+        while self._awaited:
+            heard = len(self._answers)
+            try:
                 await asyncio.wait_for(self._all_in.wait(), timeout)
+            except TimeoutError:
+                if len(self._answers) == heard:
+                    break
         return {rid: self._answers.get(rid) for rid in request_ids}

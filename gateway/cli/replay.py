@@ -12,7 +12,7 @@ import asyncio
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +32,20 @@ from gateway.core.control_requests import TARGETS, Target
 from gateway.core.replay_plan import (
     PASSED,
     REQUEST_KINDS,
+    Chunk,
+    Planned,
     ReplayPlan,
     Selection,
     answer_line,
+    answers_of,
+    chunked,
     describe,
     pause_before,
     plan_lines,
     plan_replay,
     released_records,
+    request_ids,
+    request_size,
     result_of,
     summary,
 )
@@ -76,12 +82,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--dry-run", action="store_true", help="list what would be replayed; change nothing"
     )
-    parser.add_argument("--rate", type=positive_float, help="at most N requests per second")
+    parser.add_argument("--rate", type=positive_float, help="at most N records per second")
     parser.add_argument(
         "--timeout",
         type=positive_float,
         default=DEFAULT_TIMEOUT_S,
-        help="seconds to wait for the answers after the last request (default 30)",
+        help="seconds to wait for the next answer before the rest count as unanswered (default 30)",
     )
     add_format_argument(parser)
     parser.set_defaults(handler=run_command(_replay, "replay"))
@@ -172,7 +178,7 @@ async def _replay(args: argparse.Namespace) -> int:
     async def plan_from(store: ArchiveStore) -> int:
         candidates, unknown = await select_records(store, selection, target)
         done = await released(store) if target == "reprocess" else {}
-        plan = plan_replay(candidates, target, released=done, new_id=lambda: str(uuid.uuid4()))
+        plan = plan_replay(candidates, target, released=done, new_id=request_ids(uuid.uuid4().hex))
         for ident in unknown:
             print(f"gateway replay: no archive record for {ident!r}", file=sys.stderr)
         if args.dry_run:
@@ -222,40 +228,51 @@ async def send_plan(
     timeout: float,
     fmt: Format = "table",
 ) -> bool:
-    """Send every planned request at ``rate``, wait for the answers, print them; all answered?
-    With json/jsonl, one row per request (its answer included) and per skipped record."""
+    """Send the plan's requests at ``rate`` records/s (re-deliveries many records a request),
+    wait for the answers, print them; all answered? With json/jsonl, one row per record (its
+    answer included) and per skipped record."""
     if not plan.planned:
         if fmt == "table":
             print(summary([], len(plan.skipped)))
         else:
             _print_plan(plan, fmt)
         return True
+    chunks = chunked(plan, request_size(rate), new_id=request_ids(uuid.uuid4().hex))
     with tqdm(total=len(plan.planned), file=sys.stderr, unit="msg", desc="replayed") as bar:
 
-        def progress(_: Answer) -> None:
-            bar.update(1)
+        def progress(event: Answer) -> None:
+            bar.update(len(event.get("results") or ()) or 1)
 
         async with ControlClient(local_endpoint(config), on_answer=progress) as client:
             if rate is None:
-                await client.send_all(p.request for p in plan.planned)
+                await client.send_all(chunk.request for chunk in chunks)
             else:
-                await _send_paced(client, plan, rate)
-            answers = await client.wait([p.request.request_id for p in plan.planned], timeout)
-    _print_answers(plan, answers, fmt)
-    return all(event is not None for event in answers.values())
+                await _send_paced(client, chunks, rate)
+            answers = await client.wait([chunk.request.request_id for chunk in chunks], timeout)
+    by_record = [
+        (planned, event)
+        for chunk in chunks
+        for planned, event in zip(
+            chunk.planned, answers_of(chunk, answers[chunk.request.request_id]), strict=True
+        )
+    ]
+    _print_answers(plan, by_record, fmt)
+    return all(event is not None for _, event in by_record)
 
 
-async def _send_paced(client: ControlClient, plan: ReplayPlan, rate: float) -> None:
-    started = time.monotonic()
-    for index, planned in enumerate(plan.planned):
+async def _send_paced(client: ControlClient, chunks: Sequence[Chunk], rate: float) -> None:
+    started, index = time.monotonic(), 0
+    for chunk in chunks:
         await asyncio.sleep(pause_before(index, rate, time.monotonic() - started))
-        await client.send(planned.request)
+        await client.send(chunk.request)
+        index += len(chunk.planned)
 
 
-def _print_answers(plan: ReplayPlan, answers: dict[str, Answer | None], fmt: Format) -> None:
+def _print_answers(
+    plan: ReplayPlan, by_record: Sequence[tuple[Planned, Mapping[str, Any] | None]], fmt: Format
+) -> None:
     results, rows = [], []
-    for planned in plan.planned:
-        event = answers[planned.request.request_id]
+    for planned, event in by_record:
         results.append(result_of(event))
         if fmt == "table":
             print(f"{describe(planned.record)}: {answer_line(event)}")

@@ -9,8 +9,8 @@ it here and decides it with ``gateway.core.replay``. Nothing here does I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, get_args
 
 Action = Literal["replay", "release", "submit", "review_release", "review_refuse"]
@@ -25,6 +25,12 @@ MAX_REQUEST_ID_LENGTH: Final = 255
 REVIEW_ACTIONS: Final = frozenset({"review_release", "review_refuse"})
 MAX_OFFICER_LENGTH: Final = 64
 MAX_NOTE_LENGTH: Final = 2000
+# One request re-delivers at most this many records: it is decided, archived and committed as
+# one unit, so its size bounds the work (and the broker transaction) one message can cause.
+MAX_SEQS: Final = 1000
+# A request is a few hundred bytes, an operator's submission at most a message; bigger bodies
+# are refused before they are parsed.
+MAX_REQUEST_BYTES: Final = 16 * 1024 * 1024
 
 
 class RequestError(Exception):
@@ -43,22 +49,26 @@ class ControlRequest:
     request_id: str
     action: Action
     seq: int | None = None
+    seqs: tuple[int, ...] = ()  # replay to deliver: many records in one request, in order
     target: Target | None = None
     submission: Mapping[str, Any] | None = None
     officer: str | None = None  # review: the person releasing or refusing
     note: str | None = None  # review: why it is refused
 
     def to_json(self) -> bytes:
+        document: dict[str, Any] = {
+            "request_id": self.request_id,
+            "action": self.action,
+            "seq": self.seq,
+            "target": self.target,
+            "submission": dict(self.submission) if self.submission is not None else None,
+            "officer": self.officer,
+            "note": self.note,
+        }
+        if self.seqs:
+            document["seqs"] = list(self.seqs)
         return json.dumps(
-            {
-                "request_id": self.request_id,
-                "action": self.action,
-                "seq": self.seq,
-                "target": self.target,
-                "submission": dict(self.submission) if self.submission is not None else None,
-                "officer": self.officer,
-                "note": self.note,
-            },
+            document,
             separators=(",", ":"),
             ensure_ascii=False,
         ).encode()
@@ -70,9 +80,19 @@ class ControlRequest:
             return "review"
         return "release" if self.action == "release" else "replay"
 
+    def one(self, seq: int) -> ControlRequest:
+        """The single-record request standing for ``seq`` of a multi-record one (its record's
+        archived payload: the same request_id and target)."""
+        return replace(self, seq=seq, seqs=())
+
 
 def replay_request(request_id: str, seq: int, target: Target) -> ControlRequest:
     return ControlRequest(request_id, "replay", seq=seq, target=target)
+
+
+def redeliver_request(request_id: str, seqs: Sequence[int]) -> ControlRequest:
+    """Re-deliver many records in one request; one answer lists each record's result."""
+    return ControlRequest(request_id, "replay", seqs=tuple(seqs), target="deliver")
 
 
 def release_request(request_id: str, seq: int) -> ControlRequest:
@@ -111,6 +131,8 @@ def request_id_of(body: bytes) -> str | None:
 
 def parse_control_request(body: bytes) -> ControlRequest:
     """A :class:`ControlRequest` from its JSON; RequestError(``control.malformed``) otherwise."""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise RequestError(MALFORMED, f"a control request is at most {MAX_REQUEST_BYTES} bytes")
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -128,6 +150,8 @@ def parse_control_request(body: bytes) -> ControlRequest:
         if not isinstance(submission, dict):
             raise RequestError(MALFORMED, "action submit needs a submission object")
         return submit_request(request_id, submission)
+    if data.get("seqs") is not None:
+        return _redelivery_of_many(request_id, action, data)
     seq = data.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         raise RequestError(MALFORMED, f"action {action} needs seq, a positive archive seq")
@@ -146,3 +170,17 @@ def parse_control_request(body: bytes) -> ControlRequest:
     if target not in TARGETS:
         raise RequestError(MALFORMED, f"target must be one of {', '.join(TARGETS)}")
     return replay_request(request_id, seq, target)
+
+
+def _redelivery_of_many(request_id: str, action: str, data: Mapping[str, Any]) -> ControlRequest:
+    if action != "replay" or data.get("target") != "deliver" or data.get("seq") is not None:
+        raise RequestError(MALFORMED, "seqs is for action replay to target deliver, without seq")
+    seqs = data["seqs"]
+    if not isinstance(seqs, list) or not 0 < len(seqs) <= MAX_SEQS:
+        raise RequestError(MALFORMED, f"seqs must be a list of 1 to {MAX_SEQS} archive seqs")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in seqs):
+        raise RequestError(MALFORMED, "seqs must hold positive archive seqs")
+    if len(set(seqs)) != len(seqs):
+        # Each seq's result is answered by seq; a record is re-delivered once per request.
+        raise RequestError(MALFORMED, "seqs must be distinct")
+    return redeliver_request(request_id, seqs)

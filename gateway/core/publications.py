@@ -38,10 +38,12 @@ def status(
     type: str | None,
     reason: str | None = None,
     detail: str | None = None,
+    results: Sequence[Mapping[str, Any]] | None = None,
 ) -> Outgoing:
     """A status event on gw.status, routing key ``<system>.<status>.<type>``; ``system`` is
-    the submitting back-office system (the AMQP user_id), the only one allowed to read it."""
-    event = {
+    the submitting back-office system (the AMQP user_id), the only one allowed to read it.
+    ``results``: each record's, in the answer to an operator request naming many records."""
+    event: dict[str, Any] = {
         "submission_id": submission_id,
         "envelope_id": envelope_id,
         "type": type,
@@ -50,6 +52,8 @@ def status(
         "detail": detail,
         "at": rfc3339(at),
     }
+    if results is not None:
+        event["results"] = list(results)
     return Outgoing(
         exchange=amqp.STATUS_EXCHANGE,
         routing_key=amqp.status_routing_key(system, status, type),

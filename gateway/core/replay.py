@@ -19,7 +19,7 @@ Which records each target takes
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -95,6 +95,10 @@ class ResendBlocked:
     envelope: dict[str, Any]
     recipient: str
     route: RouteDecision
+
+
+def unknown_record(seq: int) -> Refusal:
+    return Refusal(UNKNOWN_RECORD, f"the archive has no record {seq}")
 
 
 def check_replayable(record: Record, target: Target) -> Refusal | None:
@@ -229,6 +233,7 @@ def answer(
     type: str | None,
     reason: str | None = None,
     detail: str | None = None,
+    results: Sequence[Mapping[str, Any]] | None = None,
 ) -> Outgoing:
     """The status event answering a request: gw.status, correlation_id = request_id."""
     event = publications.status(
@@ -240,8 +245,33 @@ def answer(
         type=type,
         reason=reason,
         detail=detail,
+        results=results,
     )
     return replace(event, correlation_id=request_id)
+
+
+def redelivery_result(
+    seq: int, record: Record | None, result: Redeliver | Refusal
+) -> dict[str, Any]:
+    """One record's entry in the answer to a request re-delivering many: what the answer to a
+    request for that record alone would say."""
+    named: tuple[str | None, str | None, str | None]
+    if isinstance(result, Redeliver):
+        named = (None, result.envelope_id, result.type)
+        status, reason, detail = "replayed", None, None
+    else:
+        named = (record.message_id, record.envelope_id, record.type) if record else (None,) * 3
+        status, reason, detail = "rejected", result.reason, result.detail
+    submission_id, envelope_id, type_ = named
+    return {
+        "seq": seq,
+        "status": status,
+        "submission_id": submission_id,
+        "envelope_id": envelope_id,
+        "type": type_,
+        "reason": reason,
+        "detail": detail,
+    }
 
 
 def request_entry(

@@ -11,10 +11,10 @@ while the peer is unreachable, like the outbound worker), archive the request's 
 then in one broker transaction the local effects (re-delivery, holding-queue copies, the
 answer on gw.status) and the ack.
 
-Re-deliveries (``replay`` to ``deliver``) change nothing a later decision reads and send
-nothing to a peer, so a run of them in one batch is decided in order and then archived in one
-append and committed in one broker transaction: a replay of 100,000 records would otherwise
-pay an archive commit and a broker transaction per record.
+Re-deliveries (``replay`` to ``deliver``, of one record or of many: gateway.workers.redeliveries)
+change nothing a later decision reads and send nothing to a peer, so a run of them (up to
+MAX_RUN_RECORDS records) is decided in order, archived in one append and committed in one broker
+transaction: 100,000 records would otherwise pay a commit and a transaction each.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from gateway.amqp import PublishRefused
 from gateway.archive import Appended, Entry, Record
 from gateway.core import publications
 from gateway.core.control_requests import (
+    MAX_SEQS,
     REVIEW_ACTIONS,
     UNAUTHORIZED,
     ControlRequest,
@@ -46,7 +47,6 @@ from gateway.core.inbound_decision import InboundContext
 from gateway.core.keys import Keyring
 from gateway.core.outbound_decision import Accepted, Delivery, OutboundContext, decide_submission
 from gateway.core.replay import (
-    UNKNOWN_RECORD,
     Refusal,
     ResendBlocked,
     answer,
@@ -55,6 +55,7 @@ from gateway.core.replay import (
     operator_delivery,
     reprocess_delivery,
     reprocess_key,
+    unknown_record,
 )
 from gateway.core.stamping import new_envelope_id
 from gateway.metrics import GatewayMetrics
@@ -63,6 +64,7 @@ from gateway.workers.base import Worker
 from gateway.workers.batches import Batcher
 from gateway.workers.outcomes import Outcome, Send
 from gateway.workers.ports import Archive, Channel, Publisher
+from gateway.workers.redeliveries import decide_all, redelivered_many
 from gateway.workers.refusals import refused
 from gateway.workers.retry import DEFAULT_RETRY, RetryPolicy
 from gateway.workers.review import ReviewDecider
@@ -74,6 +76,9 @@ log = structlog.get_logger(__name__)
 # by one. A lone request does not linger (Batcher), so these cost nothing at low load.
 BATCH_SIZE = 256
 BATCH_LINGER_S = 0.004
+# Records in one run's archive append and broker transaction, at most: a batch of requests
+# naming many records each (up to MAX_SEQS) is split into runs of whole requests.
+MAX_RUN_RECORDS = MAX_SEQS
 
 
 class ControlWorker(Worker[Sequence[AbstractIncomingMessage]]):
@@ -131,25 +136,31 @@ class ControlWorker(Worker[Sequence[AbstractIncomingMessage]]):
 
     async def take(self, batch: Sequence[AbstractIncomingMessage]) -> None:
         run: list[AbstractIncomingMessage] = []
+        records = 0
         for message in batch:
-            if self._is_redelivery(message):
-                run.append(message)
-                continue
-            if run:
+            size = self._redelivery_size(message)
+            if run and (not size or records + size > MAX_RUN_RECORDS):
                 await self.redeliver_all(run)
-                run = []
-            await self.process(message)
+                run, records = [], 0
+            if size:
+                run.append(message)
+                records += size
+            else:
+                await self.process(message)
         if run:
             await self.redeliver_all(run)
 
-    def _is_redelivery(self, message: AbstractIncomingMessage) -> bool:
+    def _redelivery_size(self, message: AbstractIncomingMessage) -> int:
+        """How many records ``message`` re-delivers; 0 if it is not a re-delivery request."""
         if message.user_id != self._user:
-            return False
+            return 0
         try:
             request = parse_control_request(message.body)
         except RequestError:
-            return False
-        return request.action == "replay" and request.target == "deliver"
+            return 0
+        if request.action != "replay" or request.target != "deliver":
+            return 0
+        return len(request.seqs) or 1
 
     async def redeliver_all(self, run: Sequence[AbstractIncomingMessage]) -> None:
         """A run of re-delivery requests: decided in order, archived in one append, their
@@ -157,8 +168,10 @@ class ControlWorker(Worker[Sequence[AbstractIncomingMessage]]):
         now = datetime.now(UTC)
         try:
             await self._prepare()
-            seqs = [parse_control_request(message.body).seq for message in run]
-            known = await self._archive.get_many(seq for seq in seqs if seq is not None)
+            requests = [parse_control_request(message.body) for message in run]
+            known = await self._archive.get_many(
+                seq for r in requests for seq in (r.seqs or (r.seq,)) if seq is not None
+            )
             decided = [await self._handle(message, now, known) for message in run]
             appended = await self._append([e for o in decided for e in (*o.entries, *o.done)])
             if any(a.is_duplicate for a in appended):
@@ -175,7 +188,8 @@ class ControlWorker(Worker[Sequence[AbstractIncomingMessage]]):
             for message, outcome in zip(run, decided, strict=True):
                 log.debug("control.decided", request_id=message.message_id, decision=outcome.result)
             results = Counter(outcome.result for outcome in decided)
-            log.info("control.decided_run", requests=len(run), **results)
+            records = sum(len(outcome.entries) for outcome in decided)
+            log.info("control.decided_run", requests=len(run), records=records, **results)
 
     async def process(self, message: AbstractIncomingMessage) -> None:
         now = datetime.now(UTC)
@@ -236,14 +250,15 @@ class ControlWorker(Worker[Sequence[AbstractIncomingMessage]]):
         if request.action == "submit":
             delivery = operator_delivery(request)
             return await self._submission(message, request, delivery, None, now)
+        if request.seqs:
+            return await self._redeliver_many(request, now, known)
         assert request.seq is not None
         if known is not None and request.seq in known:
             record: Record | None = known[request.seq]
         else:
             record = await self._archive.get(request.seq)
         if record is None:
-            refusal = Refusal(UNKNOWN_RECORD, f"the archive has no record {request.seq}")
-            return self._refused(request, body, None, refusal, now)
+            return self._refused(request, body, None, unknown_record(request.seq), now)
         if request.action in REVIEW_ACTIONS:
             return await self._review.decide(message, request, record, now)
         if request.target == "deliver":
@@ -274,6 +289,14 @@ class ControlWorker(Worker[Sequence[AbstractIncomingMessage]]):
         if isinstance(result, Refusal):
             return self._refused(request, body, record, result, now)
         return outcomes.redelivered(request, body, record, result, now, self._user)
+
+    async def _redeliver_many(
+        self, request: ControlRequest, now: datetime, known: Mapping[int, Record] | None
+    ) -> Outcome:
+        if known is None:
+            known = await self._archive.get_many(request.seqs)
+        decided = decide_all(request.seqs, known, self._inbound_context)
+        return redelivered_many(request, decided, now, self._user)
 
     def _resend(
         self, request: ControlRequest, body: bytes, record: Record, now: datetime

@@ -16,6 +16,7 @@ from gateway.archive import Entry, Record
 from gateway.core import publications
 from gateway.core.control_requests import MALFORMED, ControlRequest, request_id_of
 from gateway.core.outbound_decision import Accepted, Blocked, Held, Rejected
+from gateway.core.publications import Outgoing
 from gateway.core.replay import (
     Redeliver,
     Resend,
@@ -88,19 +89,8 @@ def redelivered(
 ) -> Outcome:
     """An archived inbound envelope delivered to gw.deliver again, marked as a replay."""
     assert request.seq is not None
-    delivery = publications.delivery(
-        result.payload, envelope_id=result.envelope_id, provider=result.provider, type=result.type
-    )
-    delivery = replace(delivery, headers={**delivery.headers, **replay_header(request.seq)})
-    entry = request_entry(
-        request,
-        "replayed",
-        at=now,
-        body=body,
-        system=user,
-        record=record,
-        detail="re-delivered to gw.deliver",
-    )
+    delivery = redelivery(request.seq, result)
+    entry = redelivery_entry(request, body, record, now, user)
     event = answer(
         "replayed",
         request.request_id,
@@ -110,6 +100,28 @@ def redelivered(
         type=result.type,
     )
     return Outcome("replayed", entries=[entry], effects=[delivery, event])
+
+
+def redelivery(seq: int, result: Redeliver) -> Outgoing:
+    """The envelope of record ``seq`` to gw.deliver again, with header x-gw-replay-of."""
+    delivery = publications.delivery(
+        result.payload, envelope_id=result.envelope_id, provider=result.provider, type=result.type
+    )
+    return replace(delivery, headers={**delivery.headers, **replay_header(seq)})
+
+
+def redelivery_entry(
+    request: ControlRequest, body: bytes, record: Record, now: datetime, user: str
+) -> Entry:
+    return request_entry(
+        request,
+        "replayed",
+        at=now,
+        body=body,
+        system=user,
+        record=record,
+        detail="re-delivered to gw.deliver",
+    )
 
 
 def resend_blocked(

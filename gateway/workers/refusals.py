@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.archive import Record
+from gateway.archive import Entry, Record
 from gateway.core.control_requests import ControlRequest
 from gateway.core.replay import answer, request_entry
 from gateway.workers.outcomes import Outcome
@@ -48,17 +48,7 @@ def ended(
 ) -> Outcome:
     """The request's record (archived) and its answer; ``type_`` defaults to the record's, and
     ``result`` (what the worker logs) to the record's outcome."""
-    entry = request_entry(
-        request,
-        ending.outcome,
-        at=now,
-        body=body,
-        system=user,
-        record=record,
-        type=type_,
-        reason=ending.reason,
-        detail=ending.detail,
-    )
+    entry = ending_entry(request, body, record, ending, now, user=user, type_=type_)
     event = answer(
         ending.status,
         request.request_id,
@@ -70,6 +60,35 @@ def ended(
         detail=ending.detail,
     )
     return Outcome(result or ending.outcome, entries=[entry], effects=[event])
+
+
+def ending_entry(
+    request: ControlRequest,
+    body: bytes,
+    record: Record | None,
+    ending: Ending,
+    now: datetime,
+    *,
+    user: str,
+    type_: str | None = None,
+) -> Entry:
+    """The archive record of a request that ends so."""
+    return request_entry(
+        request,
+        ending.outcome,
+        at=now,
+        body=body,
+        system=user,
+        record=record,
+        type=type_,
+        reason=ending.reason,
+        detail=ending.detail,
+    )
+
+
+def rejection(reason: str, detail: str) -> Ending:
+    """A request refused outright: archived and answered ``rejected``."""
+    return Ending("rejected", "rejected", reason, detail)
 
 
 def refused(
@@ -84,5 +103,4 @@ def refused(
 ) -> Outcome:
     """A request refused outright: ``rejected``, naming the record it was about, if any."""
     named = Named(record.message_id, record.envelope_id) if record else Named()
-    ending = Ending("rejected", "rejected", reason, detail)
-    return ended(request, body, record, ending, now, user=user, named=named)
+    return ended(request, body, record, rejection(reason, detail), now, user=user, named=named)

@@ -40,6 +40,7 @@ from contracts import (
     Originator,
     Participant,
     ReceiptV1,
+    RecordResult,
     SideEvent,
     Signature,
     StatusEvent,
@@ -268,6 +269,17 @@ def envelopes(draw: st.DrawFn) -> Envelope:
     )
 
 
+record_results = st.builds(
+    RecordResult,
+    seq=st.integers(min_value=1, max_value=2**40),
+    status=st.sampled_from(contracts.STATUSES),
+    submission_id=_maybe(st.uuids().map(lambda u: u.hex)),
+    envelope_id=_maybe(envelope_ids),
+    type=_maybe(st.sampled_from([spec.type for spec in all_specs()])),
+    reason=_maybe(st.sampled_from(sorted(contracts.ERROR_CODES))),
+    detail=_maybe(st.text(max_size=80)),
+)
+
 status_events = st.builds(
     StatusEvent,
     submission_id=_maybe(st.uuids().map(lambda u: u.hex)),
@@ -277,6 +289,7 @@ status_events = st.builds(
     reason=_maybe(st.sampled_from(sorted(contracts.ERROR_CODES))),
     detail=_maybe(st.text(max_size=80)),
     at=timestamps,
+    results=_maybe(st.lists(record_results, max_size=4).map(tuple)),
 )
 
 MODELS: dict[type[BaseModel], st.SearchStrategy[Any]] = {
@@ -298,6 +311,7 @@ MODELS: dict[type[BaseModel], st.SearchStrategy[Any]] = {
     Submission: submissions(),
     Envelope: envelopes(),
     StatusEvent: status_events,
+    RecordResult: record_results,
 }
 
 

@@ -21,7 +21,7 @@ from gateway import topology
 from gateway.archive import ArchiveStore, Record, SearchFilter
 from gateway.cli import main
 from gateway.control_client import ControlClient
-from gateway.core.control_requests import release_request
+from gateway.core.control_requests import redeliver_request, release_request
 from gateway.core.stamping import rfc3339
 from gateway.service import Gateway
 from gateway.submission_client import user_from_url
@@ -522,3 +522,52 @@ async def test_a_malformed_request_is_answered_and_archived(
     assert [r.reason for r in await records(archive, kinds=["control"])] == ["control.malformed"]
     [replay] = await records(archive, kinds=["replay"])
     assert (replay.outcome, replay.refers_to) == ("rejected", 999999)
+
+
+async def test_a_request_for_many_records_redelivers_each_once_and_answers_each_seq(
+    network: Network, vhosts: dict[str, Vhost]
+) -> None:
+    inbox = await vhosts["SCO-RATS"].bind_collector(topology.DELIVER, "CICA.information.share")
+    await network.start("CICA")
+    sco = await network.start("SCO-RATS")
+    await accredit(network, "CICA", "SCO-RATS", "lo-0001")
+    desk = await network.desk("CICA")
+    for i in range(2):
+        await desk.submit(share("SCO-RATS", f"Batched report {i}."))
+    await wait_until(lambda: len(inbox.messages) == 2, message="two deliveries")
+    archive = gateway_of(network, "SCO-RATS").archive
+    first, second = await records(
+        archive, kinds=["envelope.in"], types=["information.share"], outcomes=["delivered"]
+    )
+    not_inbound = next(r for r in await records(archive) if r.kind != "envelope.in")
+    seqs = [first.seq, 999_999, not_inbound.seq, second.seq]
+
+    async with ControlClient(local_endpoint(sco.config)) as client:
+        request = redeliver_request(str(uuid.uuid4()), seqs)
+        await client.send(request)
+        answer = (await client.wait([request.request_id], timeout=20))[request.request_id]
+
+    assert answer is not None
+    assert answer["status"] == "replayed"
+    assert [(r["seq"], r["status"], r["reason"]) for r in answer["results"]] == [
+        (first.seq, "replayed", None),
+        (999_999, "rejected", "replay.unknown_record"),
+        (not_inbound.seq, "rejected", "replay.not_replayable"),
+        (second.seq, "replayed", None),
+    ]
+    # The re-deliveries were committed with the answer: both are on their way already.
+    await wait_until(lambda: len(inbox.messages) == 4, message="two re-deliveries")
+    again = inbox.messages[2:]
+    assert [m.message_id for m in again] == [first.envelope_id, second.envelope_id]
+    assert [(m.headers or {})[topology.REPLAY_OF_HEADER] for m in again] == [
+        str(first.seq),
+        str(second.seq),
+    ]
+    replays = await records(archive, kinds=["replay"])
+    assert [(r.refers_to, r.outcome) for r in replays] == [
+        (first.seq, "replayed"),
+        (999_999, "rejected"),
+        (not_inbound.seq, "rejected"),
+        (second.seq, "replayed"),
+    ]
+    assert {r.message_id for r in replays} == {request.request_id}

@@ -7,18 +7,21 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts import parse_status
 from gateway import topology
 from gateway.archive.records import Entry
 from gateway.core.control_requests import (
     MALFORMED,
     UNAUTHORIZED,
+    redeliver_request,
     replay_request,
     review_refuse_request,
     review_release_request,
     submit_request,
 )
-from gateway.core.replay import UNKNOWN_RECORD
+from gateway.core.replay import NOT_REPLAYABLE, UNKNOWN_RECORD
 from gateway.core.review import ALREADY_DECIDED, SAME_OFFICER, ReviewNeed, held_headers, review_key
+from gateway.workers.control import MAX_RUN_RECORDS
 from tests.gateway.trust_helpers import NOW, assignment_envelope, signed
 from tests.gateway.workers.rigs import (
     CICA_KEY,
@@ -277,3 +280,53 @@ async def test_a_run_of_redeliveries_failing_on_the_archive_goes_back_whole() ->
     assert answers(rig.channel) == [("r-0", "replayed", None), ("r-1", "replayed", None)]
     assert len(rig.channel.to(topology.DELIVER)) == 2
     assert rig.archive.outcomes()[2:] == [("replay", "replayed"), ("replay", "replayed")]
+
+
+async def test_a_request_for_many_records_redelivers_each_once_and_answers_each_seq() -> None:
+    archive = FakeArchive()
+    first, second = received_shares(archive, 2)
+    [submitted] = archive.add(
+        [Entry(kind="submission", outcome="rejected", occurred_at=NOW, payload=b"{}")]
+    )
+    seqs = [first, 99, submitted.record.seq, second]
+    worker, rig = control(request(redeliver_request("r-many", seqs)), archive=archive)
+    await worker.run(burst=True)
+
+    [event] = rig.channel.to(topology.STATUS)
+    answer = parse_status(event.body)
+    assert (event.correlation_id, answer.status) == ("r-many", "replayed")
+    assert answer.results is not None
+    assert [(r.seq, r.status, r.reason) for r in answer.results] == [
+        (first, "replayed", None),
+        (99, "rejected", UNKNOWN_RECORD),
+        (submitted.record.seq, "rejected", NOT_REPLAYABLE),
+        (second, "replayed", None),
+    ]
+    redelivered = rig.channel.to(topology.DELIVER)
+    assert [d.headers[topology.REPLAY_OF_HEADER] for d in redelivered] == [str(first), str(second)]
+    replays = [r for r in rig.archive.records if r.kind == "replay"]
+    assert [(r.refers_to, r.outcome, r.message_id) for r in replays] == [
+        (first, "replayed", "r-many"),
+        (99, "rejected", "r-many"),
+        (submitted.record.seq, "rejected", "r-many"),
+        (second, "replayed", "r-many"),
+    ]
+    # Each record's payload is the request for that record alone.
+    assert [json.loads(r.payload)["seq"] for r in replays] == seqs
+    assert (rig.channel.commits, len(rig.channel.acked)) == (1, 1)
+
+
+async def test_requests_for_many_records_are_committed_in_runs_of_bounded_size() -> None:
+    big = MAX_RUN_RECORDS // 2 + 1
+    requests = [
+        request(redeliver_request(f"r-{n}", range(n * big + 1000, (n + 1) * big + 1000)))
+        for n in range(3)
+    ]
+    worker, rig = control(*requests)
+    await worker.run(burst=True)
+
+    # No two of them fit in one run: one archive append and one transaction each.
+    assert rig.channel.commits == 3
+    assert len(rig.channel.acked) == 3
+    assert [e.correlation_id for e in rig.channel.to(topology.STATUS)] == ["r-0", "r-1", "r-2"]
+    assert len([r for r in rig.archive.records if r.kind == "replay"]) == 3 * big
