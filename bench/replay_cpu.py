@@ -16,13 +16,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from gateway.archive import Record
 from gateway.core import replay_plan
 from gateway.core.control_requests import redeliver_request
 from gateway.core.replay import Redeliver
 from gateway.core.signing import canonical_bytes
 from gateway.workers.redeliveries import decide_all, redelivered_many
 from tests.gateway.core.test_replay import CICA, NOW, envelope, envelope_record, inbound_context
+from tests.support.records import delivered_record
 
 GATEWAY_RECORDS = 1_000
 TOOL_RECORDS = 100_000
@@ -74,20 +74,7 @@ def _answer(chunk: replay_plan.Chunk) -> dict[str, Any]:
 
 
 def tool_part() -> dict[str, float]:
-    records = [
-        Record(
-            seq=seq,
-            recorded_at=NOW,
-            prev_hash="0" * 64,
-            hash="1" * 64,
-            kind="envelope.in",
-            outcome="delivered",
-            occurred_at=NOW,
-            payload=b"{}",
-            envelope_id=f"e-{seq}",
-        )
-        for seq in range(1, TOOL_RECORDS + 1)
-    ]
+    records = [delivered_record(seq, NOW) for seq in range(1, TOOL_RECORDS + 1)]
     new_id = replay_plan.request_ids(uuid.uuid4().hex)
 
     def plan() -> list[replay_plan.Chunk]:

@@ -21,27 +21,14 @@ from gateway.workers.control_outcomes import redelivered
 from gateway.workers.outcomes import Outcome
 from gateway.workers.redeliveries import Decided, redelivered_many
 from gateway.workers.refusals import refused
+from tests.support.records import delivered_record
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 USER = "gw-sco-rats"
 
 
 def _record(seq: int) -> Record:
-    return Record(
-        seq=seq,
-        recorded_at=NOW,
-        prev_hash="0" * 64,
-        hash="1" * 64,
-        kind="envelope.in",
-        outcome="delivered",
-        occurred_at=NOW,
-        payload=b'{"id": "e"}',
-        message_id=f"frame-{seq}",
-        envelope_id=f"e-{seq}",
-        type="information.share",
-        provider="CICA",
-        recipient="SCO-RATS",
-    )
+    return delivered_record(seq, NOW)
 
 
 def _decided(seq: int, fate: str) -> Decided:
