@@ -110,22 +110,40 @@ def _strip_marks(text: str) -> str:
 
 
 @cache
-def _ascii_folds() -> dict[int, str]:
-    """What :func:`_fold_each` makes of each ASCII character.
+def _ascii_folds() -> tuple[dict[int, str], tuple[tuple[str, str], ...]]:
+    """What :func:`_fold_each` makes of each ASCII character: a ``str.translate`` table of the
+    characters that fold to one ASCII character (each other one maps to itself), and those
+    others with their folds, to replace afterwards ("m" becomes "rn"). No such fold holds one of
+    those others, so the replacements do not interact.
 
     An ASCII text folds character by character: it is its own NFKC and NFD and holds no
     ignorable character, ``casefold()`` and the skeleton map each code point on its own (UTS #39
     defines the skeleton so), and no character's image holds a combining mark that could reorder
     with a neighbour's. ``tests/gateway/core/test_normalise.py`` holds the two equal.
     """
-    return {code: _fold_each(chr(code)) for code in range(0x80)}
+    table: dict[int, str] = {}
+    longer: list[tuple[str, str]] = []
+    for code in range(0x80):
+        folded = _fold_each(chr(code))
+        if len(folded) == 1 and folded.isascii():
+            table[code] = folded
+        else:
+            table[code] = chr(code)
+            longer.append((chr(code), folded))
+    return table, tuple(longer)
 
 
 def fold(text: str) -> str:
     """``text`` with every disguise listed in the module docstring undone."""
-    if text.isascii():
-        return text.translate(_ascii_folds())
-    return _fold_each(text)
+    if not text.isascii():
+        return _fold_each(text)
+    # One-to-one ASCII tables take str.translate's fast path; the few longer folds would not.
+    table, longer = _ascii_folds()
+    folded = text.translate(table)
+    for char, image in longer:
+        if char in folded:
+            folded = folded.replace(char, image)
+    return folded
 
 
 def _fold_each(text: str) -> str:

@@ -101,6 +101,14 @@ def test_no_ascii_character_folds_to_a_combining_mark() -> None:
         assert all(unicodedata.combining(c) == 0 for c in normalise.fold(chr(code)))
 
 
+def test_the_longer_ascii_folds_do_not_interact() -> None:
+    """They are replaced one after another: no image may hold a character replaced later."""
+    _, longer = normalise._ascii_folds()
+    replaced = {char for char, _ in longer}
+    assert longer
+    assert all(not replaced & set(image) for _, image in longer)
+
+
 def test_the_corpora_and_their_disguises_tokenise_as_the_reference() -> None:
     disguises = [
         lambda text: text,
