@@ -103,14 +103,11 @@ def _utf16(key: str) -> bytes:
     return key.encode("utf-16-be")
 
 
-_SIGNATURE_UTF16 = _utf16("signature")
-
-
 def _with_signature(
     canonical: bytes, unsigned: Mapping[str, Any], signature: Mapping[str, Any]
 ) -> bytes:
     member = b'"signature":' + canonicalise(dict(signature))
-    after = {k: v for k, v in unsigned.items() if _utf16(k) > _SIGNATURE_UTF16}
+    after = {k: v for k, v in unsigned.items() if _utf16(k) > _utf16("signature")}
     if not after:
         if canonical == b"{}":
             return b"{" + member + b"}"
