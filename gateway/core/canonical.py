@@ -22,6 +22,8 @@ import rfc8785
 # The reference's bounds: integers a double represents exactly.
 _INT_MAX = 2**53 - 1
 _INT_MIN = -(2**53) + 1
+# Values the fast path takes as they are (exact types: subclasses go to the reference).
+_LEAVES = frozenset({str, bool, type(None)})
 
 
 def dumps(document: Any) -> bytes:
@@ -38,15 +40,24 @@ def dumps(document: Any) -> bytes:
 def fast_path_accepts(value: Any) -> bool:
     """True when ``value`` holds only the types and values on which orjson equals RFC 8785."""
     kind = type(value)
-    if kind is str or kind is bool or value is None:
+    if kind in _LEAVES:
         return True
-    if kind is int:
-        return bool(_INT_MIN <= value <= _INT_MAX)
     if kind is dict:
-        return all(
-            type(key) is str and key.isascii() and fast_path_accepts(item)
-            for key, item in value.items()
-        )
-    if kind is list or kind is tuple:
-        return all(fast_path_accepts(item) for item in value)
-    return False
+        for key in value:
+            if type(key) is not str or not key.isascii():
+                return False
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    elif kind is int:
+        return bool(_INT_MIN <= value <= _INT_MAX)
+    else:
+        return False
+    # Loops rather than all() over a generator, and leaves tested without a call: an envelope
+    # is mostly strings, and this walk ran on every canonicalisation (three per received one).
+    for item in items:
+        if type(item) in _LEAVES:
+            continue
+        if not fast_path_accepts(item):
+            return False
+    return True

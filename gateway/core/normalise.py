@@ -46,9 +46,13 @@ _IGNORABLE_RANGES = (
     (0x1BCA0, 0x1BCA3),
     (0xE0000, 0xE0FFF),
 )
-_WORD = re.compile(r"[^\W_]+")
+# A run of letters and digits is a content token when it is that long: the run's first
+# position is tried before any inside it, so a run shorter than that never matches.
+_CONTENT_TOKEN = re.compile(rf"[^\W_]{{{MIN_TOKEN_CHARS},}}")
 # Punctuation with a word character on both sides joins them: "c.o.u.r.i.e.r", "co-operation".
 _INNER_PUNCTUATION = re.compile(r"(?<=[^\W_])[^\w\s]+(?=[^\W_])")
+# Every match of _INNER_PUNCTUATION ends in this pair; most texts hold none (a ". " is no pair).
+_PUNCTUATION_BEFORE_WORD = re.compile(r"[^\w\s][^\W_]")
 _SPACED_LETTERS = re.compile(r"\b(?:[^\W\d_]\s+){2,}[^\W\d_]\b")
 
 
@@ -80,26 +84,70 @@ def _small_forms() -> dict[int, str]:
 
 
 @cache
-def _ignorable() -> re.Pattern[str]:
-    """Every format (Cf) character and every other default-ignorable code point."""
-    ranges = list(_IGNORABLE_RANGES)
-    ranges += [
-        (code, code) for code in range(0x80, 0x110000) if unicodedata.category(chr(code)) == "Cf"
-    ]
-    return re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in sorted(ranges)) + "]")
+def _ignorable() -> dict[int, None]:
+    """Every format (Cf) character and every other default-ignorable code point, as a
+    ``str.translate`` table that removes them."""
+    codes = [code for low, high in _IGNORABLE_RANGES for code in range(low, high + 1)]
+    codes += [code for code in range(0x80, 0x110000) if unicodedata.category(chr(code)) == "Cf"]
+    return dict.fromkeys(codes)
 
 
 def _strip_ignorable(text: str) -> str:
-    return text if text.isascii() else _ignorable().sub("", text)
+    return text if text.isascii() else text.translate(_ignorable())
+
+
+@cache
+def _marks() -> dict[int, None]:
+    """Every nonspacing mark (Mn), as a ``str.translate`` table that removes them."""
+    return dict.fromkeys(
+        code for code in range(0x80, 0x110000) if unicodedata.category(chr(code)) == "Mn"
+    )
 
 
 def _strip_marks(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
-    return "".join(char for char in decomposed if unicodedata.category(char) != "Mn")
+    return decomposed if decomposed.isascii() else decomposed.translate(_marks())
+
+
+@cache
+def _ascii_folds() -> tuple[dict[int, str], tuple[tuple[str, str], ...]]:
+    """What :func:`_fold_each` makes of each ASCII character: a ``str.translate`` table of the
+    characters that fold to one ASCII character (each other one maps to itself), and those
+    others with their folds, to replace afterwards ("m" becomes "rn"). No such fold holds one of
+    those others, so the replacements do not interact.
+
+    An ASCII text folds character by character: it is its own NFKC and NFD and holds no
+    ignorable character, ``casefold()`` and the skeleton map each code point on its own (UTS #39
+    defines the skeleton so), and no character's image holds a combining mark that could reorder
+    with a neighbour's. ``tests/gateway/core/test_normalise.py`` holds the two equal.
+    """
+    table: dict[int, str] = {}
+    longer: list[tuple[str, str]] = []
+    for code in range(0x80):
+        folded = _fold_each(chr(code))
+        if len(folded) == 1 and folded.isascii():
+            table[code] = folded
+        else:
+            table[code] = chr(code)
+            longer.append((chr(code), folded))
+    return table, tuple(longer)
 
 
 def fold(text: str) -> str:
     """``text`` with every disguise listed in the module docstring undone."""
+    if not text.isascii():
+        return _fold_each(text)
+    # One-to-one ASCII tables take str.translate's fast path; the few longer folds would not.
+    table, longer = _ascii_folds()
+    folded = text.translate(table)
+    for char, image in longer:
+        if char in folded:
+            folded = folded.replace(char, image)
+    return folded
+
+
+def _fold_each(text: str) -> str:
+    """:func:`fold` step by step, for any text."""
     plain = _strip_ignorable(unicodedata.normalize("NFKC", text)).casefold()
     skeleton = _spoof_checker().getSkeleton(0, plain).translate(_small_forms())
     return _strip_marks(skeleton).casefold()
@@ -107,6 +155,8 @@ def fold(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The content tokens of ``text``, in order (see the module docstring)."""
-    folded = _INNER_PUNCTUATION.sub("", fold(text))
+    folded = fold(text)
+    if _PUNCTUATION_BEFORE_WORD.search(folded):
+        folded = _INNER_PUNCTUATION.sub("", folded)
     folded = _SPACED_LETTERS.sub(lambda match: re.sub(r"\s+", "", match.group()), folded)
-    return [word for word in _WORD.findall(folded) if len(word) >= MIN_TOKEN_CHARS]
+    return _CONTENT_TOKEN.findall(folded)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import topology
 from gateway.core.inbound_decision import InboundContext, Refused, Verified, decide_envelope
@@ -136,3 +140,30 @@ def test_short_drops_long_and_unencodable_values() -> None:
     assert short("\ud800") is None
     assert short(42) is None
     assert compact({"a": "\ud800"}) == b'{"a":"\\ud800"}'
+
+
+def reference_compact(obj: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+
+# Whatever a decoded frame can hold: floats, integers of any size, lone surrogates, any keys.
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.text(alphabet=st.characters(codec="utf-8"))
+    | st.text(alphabet=st.characters(categories=["Cs", "Ll"])),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(), _json, max_size=6))
+def test_compact_writes_the_standard_encoders_bytes(obj: dict[str, Any]) -> None:
+    assert compact(obj) == reference_compact(obj)
