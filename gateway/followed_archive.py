@@ -8,12 +8,11 @@ looked, which it tells apart by remembering the records this process appended.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import structlog
 
-from gateway.archive import Appended, ArchiveStore, Entry, Record
-from gateway.archive.lookup import records_at
+from gateway.archive import Appended, ArchiveStore, Entry
 from gateway.archive.scan import ArchiveReader
 from gateway.archive.store import async_url
 from gateway.core.state import PartyState
@@ -39,9 +38,6 @@ class FollowedArchive(ArchiveStore):
             appended = await super().append(entries)
             self.own.update(a.record.seq for a in appended)
         return appended
-
-    async def get_many(self, seqs: Iterable[int]) -> dict[int, Record]:
-        return await records_at(self, seqs)
 
 
 class ArchiveFollower:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
 from sqlalchemy import ColumnElement, any_, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -22,9 +22,12 @@ from gateway.archive.schema import HEAD_ID, claims, head, records
 from gateway.archive.search import SearchFilter
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 # Bounded so that an IN list stays well inside every backend's parameter limit.
 KEY_CHUNK: Final = 1000
+# Below SQLite's default limit of host parameters in one statement, with room to spare.
+SEQ_CHUNK: Final = 900
 
 
 # Built once: constructing a statement and its cache key cost more than SQLite running it.
@@ -46,9 +49,10 @@ _CLAIMED_SQLITE = _CLAIMED.where(claims.c.dedup_key.in_(bindparam("keys", expand
 # One array parameter on PostgreSQL, so batches of any size share one prepared statement.
 _CLAIMED_ARRAY = _CLAIMED.where(claims.c.dedup_key == any_(bindparam("keys", type_=ARRAY(String))))
 _BY_SEQ = select(records).where(records.c.seq == bindparam("seq"))
+_AT_SEQS = select(records).where(records.c.seq.in_(bindparam("seqs", expanding=True)))
 
 
-def chunks(values: Sequence[str], size: int = KEY_CHUNK) -> Iterable[Sequence[str]]:
+def chunks(values: Sequence[T], size: int = KEY_CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -95,6 +99,16 @@ def get(conn: Connection, seq: int) -> Record | None:
     return None if row is None else record_of(row)
 
 
+def records_at(conn: Connection, seqs: Sequence[int]) -> dict[int, Record]:
+    """The records of ``seqs`` that exist, by seq: a replay names thousands of records, and
+    reading them one query each cost a control request more than deciding it."""
+    found: dict[int, Record] = {}
+    for chunk in chunks(sorted(set(seqs)), SEQ_CHUNK):
+        rows = conn.execute(_AT_SEQS, {"seqs": list(chunk)})
+        found.update((r.seq, r) for r in map(record_of, rows))
+    return found
+
+
 def hash_at(conn: Connection, seq: int) -> str | None:
     found = conn.execute(select(records.c.hash).where(records.c.seq == seq)).scalar()
     return None if found is None else str(found)
@@ -111,11 +125,8 @@ def history(conn: Connection, key: str) -> list[Record]:
     # Two indexed queries rather than one OR with a sub-select, which PostgreSQL can only
     # answer by scanning the whole table.
     found = {r.seq: r for r in direct}
-    seqs = [r.seq for r in direct]
-    for start in range(0, len(seqs), KEY_CHUNK):
-        rows = conn.execute(
-            select(records).where(records.c.refers_to.in_(seqs[start : start + KEY_CHUNK]))
-        )
+    for chunk in chunks([r.seq for r in direct]):
+        rows = conn.execute(select(records).where(records.c.refers_to.in_(chunk)))
         found.update((r.seq, r) for r in map(record_of, rows))
     return [found[seq] for seq in sorted(found)]
 

@@ -9,7 +9,7 @@ method here is one transaction of those queries, run by ``gateway.archive.connec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -28,6 +28,7 @@ from gateway.archive.connections import (
     sqlite_events,
 )
 from gateway.archive.migrations import migrate
+from gateway.archive.queries import Clock
 from gateway.archive.records import Appended, Entry, Record, clean_text
 from gateway.archive.rows import BatchInserts
 from gateway.archive.search import SearchFilter
@@ -36,8 +37,6 @@ from gateway.files import private_database
 __all__ = ["ArchiveStore", "SearchFilter", "async_url", "open_archive"]
 
 log = structlog.get_logger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 def async_url(url: str) -> URL:
@@ -68,8 +67,8 @@ class ArchiveStore:
         self._is_sqlite = url.get_backend_name() == "sqlite"
         self._tx: Transactions
         if self._is_sqlite:
-            # The async engine is for callers reading with their own statements (tests, the
-            # replay look-up); the store's own transactions run on its thread.
+            # The async engine is for callers running their own statements (the tests); the
+            # store's own transactions run on its thread.
             self.engine: AsyncEngine = create_async_engine(url)
             sqlite_events(self.engine.sync_engine)
             self._tx = SQLiteThread(url)
@@ -136,6 +135,10 @@ class ArchiveStore:
 
     async def get(self, seq: int) -> Record | None:
         return await self._tx.read(partial(queries.get, seq=seq))
+
+    async def get_many(self, seqs: Iterable[int]) -> dict[int, Record]:
+        """The records of ``seqs`` that exist, by seq, in one read."""
+        return await self._tx.read(partial(queries.records_at, seqs=list(seqs)))
 
     async def hash_at(self, seq: int) -> str | None:
         """The chain hash of record ``seq`` (the genesis hash for 0), None if there is none."""

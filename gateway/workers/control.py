@@ -330,13 +330,7 @@ class ControlWorker(Worker[Sequence[AbstractIncomingMessage]]):
         ctx = self._outbound_context(now)
         decision = decide_submission(delivery, ctx)
         if isinstance(decision, Accepted):
-            ctx.state.sent(
-                decision.envelope,
-                delivery.message_id or "",
-                now,
-                digest=decision.digest,
-                known=decision.known,
-            )
+            decision.apply(ctx.state, delivery.message_id or "", now)
         item = Item(message, delivery, key, decision)
         if record is None:
             return outcomes.operator_submission(request, item, decision, now, self._party)

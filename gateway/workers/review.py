@@ -125,9 +125,7 @@ class ReviewDecider:
         if not isinstance(decision, Accepted):
             return self._still_held(request, message.body, record, decision, now)
         env = decision.envelope
-        ctx.state.sent(
-            env, record.message_id or "", now, digest=decision.digest, known=decision.known
-        )
+        decision.apply(ctx.state, record.message_id or "", now)
         sent = entry_for(
             Item(message, delivery, review_key(record.seq), decision), self._party, now
         )

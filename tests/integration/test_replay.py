@@ -555,9 +555,16 @@ async def test_a_request_for_many_records_redelivers_each_once_and_answers_each_
         (not_inbound.seq, "rejected", "replay.not_replayable"),
         (second.seq, "replayed", None),
     ]
-    # The re-deliveries were committed with the answer: both are on their way already.
-    await wait_until(lambda: len(inbox.messages) == 4, message="two re-deliveries")
-    again = inbox.messages[2:]
+    # The re-deliveries were committed with the answer, so they stand in the queue before a
+    # share submitted now: once that sentinel is in, nothing more of the request can come.
+    await desk.submit(share("SCO-RATS", "Sentinel report."))
+
+    def sentinel_at() -> int | None:
+        found = [i for i, m in enumerate(inbox.messages) if b"Sentinel report." in m.body]
+        return found[0] if found else None
+
+    await wait_until(lambda: sentinel_at() is not None, message="the sentinel share")
+    again = inbox.messages[2 : sentinel_at()]
     assert [m.message_id for m in again] == [first.envelope_id, second.envelope_id]
     assert [(m.headers or {})[topology.REPLAY_OF_HEADER] for m in again] == [
         str(first.seq),
